@@ -1,0 +1,5 @@
+"""Network architectures; importing this package registers them in ``ARCH_REGISTRY``."""
+
+from .dcls_arch import DCLS, CLS, Estimator, Restorer
+
+__all__ = ["DCLS", "CLS", "Estimator", "Restorer"]
