@@ -66,6 +66,8 @@ class CorrectionLoss(nn.Module):
         self.eps = eps
         self.l1 = nn.L1Loss()
 
-    def forward(self, k_pred: torch.Tensor, lr_blured: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, k_pred: torch.Tensor, lr_blured: torch.Tensor, lr: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         k_correct = correct_kernel(lr_blured, lr, k_pred.shape[-1], self.eps)
         return self.l1(k_pred, k_correct), k_correct

@@ -29,7 +29,9 @@ def bgr2ycbcr(img: np.ndarray, only_y: bool = True) -> np.ndarray:
     return rgb2ycbcr(img[..., ::-1], only_y=only_y)
 
 
-def _prepare(img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(
+    img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Float64 images in [0, 255]: optional Y channel (unrounded, as the original), borders cropped."""
     if img1.shape != img2.shape:
         raise ValueError(f"images differ in shape: {img1.shape} vs {img2.shape}")
