@@ -56,9 +56,7 @@ class Estimator(nn.Module):
     ) -> None:
         super().__init__()
         if kernel_size not in FILTER_STRUCTURES:
-            raise ValueError(
-                f"kernel_size {kernel_size} is not supported: choose one of {sorted(FILTER_STRUCTURES)}"
-            )
+            raise ValueError(f"kernel_size {kernel_size} is not supported: choose one of {sorted(FILTER_STRUCTURES)}")
         self.filter_structures = FILTER_STRUCTURES[kernel_size]
         self.ksize = kernel_size
         self.G_chan = 16
@@ -84,10 +82,10 @@ class Estimator(nn.Module):
         """Grouped conv weights of every layer of the per-sample linear stack."""
         batch, g, c = latent.shape[0], self.G_chan, self.in_nc
         last = len(self.filter_structures) - 1
-        shapes = [(batch * g, c) if i == 0 else (batch * c, g) if i == last else (batch * g, g)
-                  for i in range(last + 1)]
-        return [dec(latent).reshape(*shape, f, f)
-                for dec, shape, f in zip(self.dec, shapes, self.filter_structures)]
+        shapes = [
+            (batch * g, c) if i == 0 else (batch * c, g) if i == last else (batch * g, g) for i in range(last + 1)
+        ]
+        return [dec(latent).reshape(*shape, f, f) for dec, shape, f in zip(self.dec, shapes, self.filter_structures)]
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         batch = lr.shape[0]
@@ -107,20 +105,21 @@ def _upsampler(nf: int, out_nc: int, scale: int) -> nn.Module:
         return nn.Conv2d(nf, out_nc, 3, 1, 1)
     if scale == 4:
         return nn.Sequential(
-            nn.Conv2d(nf, nf * 4, 3, 1, 1), nn.PixelShuffle(2),
-            nn.Conv2d(nf, nf * 4, 3, 1, 1), nn.PixelShuffle(2),
+            nn.Conv2d(nf, nf * 4, 3, 1, 1),
+            nn.PixelShuffle(2),
+            nn.Conv2d(nf, nf * 4, 3, 1, 1),
+            nn.PixelShuffle(2),
             nn.Conv2d(nf, out_nc, 3, 1, 1),
         )
-    return nn.Sequential(
-        nn.Conv2d(nf, nf * scale**2, 3, 1, 1), nn.PixelShuffle(scale), nn.Conv2d(nf, out_nc, 3, 1, 1)
-    )
+    return nn.Sequential(nn.Conv2d(nf, nf * scale**2, 3, 1, 1), nn.PixelShuffle(scale), nn.Conv2d(nf, out_nc, 3, 1, 1))
 
 
 class Restorer(nn.Module):
     """Restores the HR image from the LR image and a kernel through CLS and plain feature paths."""
 
-    def __init__(self, in_nc: int = 3, nf: int = 64, nb: int = 10, ng: int = 5, scale: int = 4,
-                 reduction: int = 4) -> None:
+    def __init__(
+        self, in_nc: int = 3, nf: int = 64, nb: int = 10, ng: int = 5, scale: int = 4, reduction: int = 4
+    ) -> None:
         super().__init__()
         nf2 = nf // reduction
         self.conv_first = nn.Conv2d(in_nc, nf, 3, 1, 1)
@@ -146,8 +145,17 @@ class Restorer(nn.Module):
 class DCLS(nn.Module):
     """Blind SR network: ``forward(lr) -> (sr, kernel)``; the Restorer sees the kernel detached."""
 
-    def __init__(self, nf: int = 64, nb: int = 10, ng: int = 5, in_nc: int = 3, upscale: int = 4,
-                 input_para: int = 256, kernel_size: int = 21, reduction: int = 4) -> None:
+    def __init__(
+        self,
+        nf: int = 64,
+        nb: int = 10,
+        ng: int = 5,
+        in_nc: int = 3,
+        upscale: int = 4,
+        input_para: int = 256,
+        kernel_size: int = 21,
+        reduction: int = 4,
+    ) -> None:
         super().__init__()
         if upscale not in SUPPORTED_SCALES:
             raise ValueError(f"upscale {upscale} is not supported: choose one of {SUPPORTED_SCALES}")

@@ -1,0 +1,288 @@
+"""Every core computation against the original implementation's reference outputs ($DCLS_GOLDEN_DIR).
+
+Each ``check_*`` function compares one reference case and returns a list of mismatch descriptions;
+the tests iterate over all cases a file holds, and ``test_checks_detect_perturbed_references``
+proves that each check fails when the reference outputs are perturbed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+from dcls.archs import DCLS
+from dcls.degradation.kernels import anisotropic_gaussian_kernel, isotropic_gaussian_kernel
+from dcls.degradation.synthesis import DegradedBatch, batch_blur, gaussian8_lr, gaussian8_sigmas
+from dcls.losses import CorrectionLoss, build_pixel_loss
+from dcls.metrics import evaluate_pair
+from dcls.ops.fft import cls_deconv
+from dcls.ops.imresize import imresize
+from dcls.step import compute_losses
+
+pytestmark = pytest.mark.golden
+
+
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    if a.shape != b.shape:
+        return float("inf")
+    return (a.double() - b.double()).abs().max().item()
+
+
+def _compare(name: str, got: torch.Tensor, want: torch.Tensor, tol: float, errors: list[str]) -> None:
+    diff = _max_diff(got, want)
+    if not diff <= tol:
+        errors.append(f"{name}: max abs diff {diff:.3g} > {tol:g} (shapes {tuple(got.shape)} vs {tuple(want.shape)})")
+
+
+def _model(config: dict, state_dict: dict | None = None) -> DCLS:
+    net = DCLS(**config)
+    if state_dict is not None:
+        net.load_state_dict(state_dict, strict=True)
+    return net
+
+
+def check_manifest_entry(tag: str, entry: dict) -> list[str]:
+    with torch.device("meta"):
+        net = DCLS(**entry["config"])
+    got = [[name, list(t.shape)] for name, t in net.state_dict().items()]
+    errors = []
+    if got != [[n, list(s)] for n, s in entry["state_dict"]]:
+        errors.append(f"{tag}: state_dict names/order/shapes differ from the manifest")
+    n_params = sum(p.numel() for p in net.parameters())
+    if n_params != entry["num_params"]:
+        errors.append(f"{tag}: {n_params} parameters, manifest says {entry['num_params']}")
+    return errors
+
+
+def check_forward(tag: str, case: dict) -> list[str]:
+    net = _model(case["config"], case["state_dict"]).eval()
+    errors: list[str] = []
+    with torch.no_grad():
+        sr, kernel = net(case["lr"])
+        features = net.Restorer.feature_block(net.Restorer.conv_first(case["lr"]))
+        cls_out = net.Restorer.head2(case["feature_block_out"], case["kernel"])
+    _compare(f"{tag} sr", sr, case["sr"], 1e-5, errors)
+    _compare(f"{tag} kernel", kernel, case["kernel"], 1e-5, errors)
+    _compare(f"{tag} feature_block_out", features, case["feature_block_out"], 1e-5, errors)
+    _compare(f"{tag} cls_out", cls_out, case["cls_out"], 1e-5 * max(case["cls_out"].abs().max().item(), 1.0), errors)
+    return errors
+
+
+def check_cls(tag: str, case: dict) -> list[str]:
+    out = cls_deconv(case["img"], case["kernel"], case["grad_kernel"])
+    errors: list[str] = []
+    _compare(f"{tag} out", out, case["out"], 1e-5 * case["out"].abs().max().item(), errors)
+    return errors
+
+
+def check_iso_kernel(tag: str, kernel: torch.Tensor) -> list[str]:
+    match = re.fullmatch(r"l(\d+)_sig([0-9.eE+-]+)", tag)
+    if match is None:
+        return [f"{tag}: key is not of the form l<size>_sig<sigma>"]
+    got = torch.from_numpy(isotropic_gaussian_kernel(int(match[1]), float(match[2])))
+    errors: list[str] = []
+    _compare(tag, got, kernel, 1e-6, errors)
+    return errors
+
+
+def check_aniso_kernel(tag: str, case: dict) -> list[str]:
+    noise = case["disturb_noise"]
+    if case["disturb"] != (noise is not None):
+        return [f"{tag}: disturb flag and disturb_noise disagree"]
+    got = anisotropic_gaussian_kernel(
+        case["l"], case["sigma_x"], case["sigma_y"], case["theta"], None if noise is None else noise.double().numpy()
+    )
+    errors: list[str] = []
+    _compare(tag, torch.from_numpy(got), case["kernel"], 1e-6, errors)
+    return errors
+
+
+def check_blur(tag: str, hr: torch.Tensor, case: dict) -> list[str]:
+    kernels = case["kernel"]
+    batched = batch_blur(hr.expand(kernels.shape[0], -1, -1, -1), kernels)
+    shared = torch.cat([batch_blur(hr, k) for k in kernels])
+    errors: list[str] = []
+    _compare(f"{tag} per-sample kernels", batched, case["out"], 1e-5, errors)
+    _compare(f"{tag} shared kernel", shared, case["out"], 1e-5, errors)
+    return errors
+
+
+def check_imresize(tag: str, src: torch.Tensor, want: torch.Tensor, hwc: bool) -> list[str]:
+    scale = float(tag)
+    got = torch.from_numpy(imresize(src.numpy(), scale)) if hwc else imresize(src, scale)
+    errors: list[str] = []
+    _compare(f"{'hwc' if hwc else 'chw'} scale {tag}", got, want, 1e-5, errors)
+    return errors
+
+
+def check_correction(tag: str, case: dict) -> list[str]:
+    scale = case["gt"].shape[-1] / case["lr"].shape[-1]
+    loss, k_correct = CorrectionLoss(scale)(case["k_pred"], case["lr_blured"], case["lr"])
+    errors: list[str] = []
+    _compare(f"{tag} loss", loss, case["loss"], 1e-5, errors)
+    _compare(f"{tag} k_correct", k_correct, case["k_correct"], 1e-4, errors)
+    return errors
+
+
+def check_metrics(tag: str, case: dict) -> list[str]:
+    got = evaluate_pair(case["sr_bgr_u8"].numpy(), case["gt_bgr_u8"].numpy(), case["crop_border"])
+    want = {"psnr": case["psnr_rgb"], "ssim": case["ssim_rgb"], "psnr_y": case["psnr_y"], "ssim_y": case["ssim_y"]}
+    return [f"{tag} {k}: {got[k]!r} != {v!r}" for k, v in want.items() if not abs(got[k] - v) <= 1e-6]
+
+
+def _sigma_for_key(key: str, scale: int) -> float:
+    """The Gaussian8 width a ``"%.4f"`` key stands for (the exact linspace value where it is one)."""
+    exact = [s for s in gaussian8_sigmas(scale) if f"{s:.4f}" == key]
+    return exact[0] if exact else float(key)
+
+
+def check_gaussian8(tag: str, case: dict) -> list[str]:
+    hr = case["hr_bgr_u8"].numpy()
+    errors = []
+    for key, want in case["lr_bgr_u8"].items():
+        got = gaussian8_lr(hr, _sigma_for_key(key, case["scale"]), case["scale"])
+        if got.shape != tuple(want.shape):
+            errors.append(f"{tag} sigma {key}: shape {got.shape} != {tuple(want.shape)}")
+            continue
+        diff = np.abs(got.astype(np.int16) - want.numpy().astype(np.int16))
+        if diff.max() > 1 or (diff > 0).mean() > 1e-3:
+            errors.append(f"{tag} sigma {key}: max diff {diff.max()}, {(diff > 0).mean():.3%} of pixels differ")
+    return errors
+
+
+def check_train_step(tag: str, case: dict) -> list[str]:
+    net = _model(case["config"], case["state_dict"]).train()
+    batch = DegradedBatch(lr_img=case["lr_img"], lr_blured=case["lr_blured"], lr=case["lr"], kernels=None)
+    out = compute_losses(net, case["gt"], batch, build_pixel_loss("l1"), CorrectionLoss(case["config"]["upscale"]))
+    out.total.backward()
+    errors: list[str] = []
+    _compare(f"{tag} l_pix", out.l_pix, case["l_pix"], 1e-5, errors)
+    _compare(f"{tag} l_ker", out.l_ker, case["l_ker"], 1e-5, errors)
+    _compare(f"{tag} k_correct", out.k_correct, case["k_correct"], 1e-4, errors)
+    grads = dict(net.named_parameters())
+    if set(grads) != set(case["grads"]):
+        errors.append(f"{tag}: gradient names differ from the parameters")
+    for name, want in case["grads"].items():
+        got = grads[name].grad if name in grads else None
+        got = torch.zeros_like(want) if got is None else got
+        diff = _max_diff(got, want)
+        if not (diff <= 1e-3 * want.abs().max().item() or diff <= 1e-8):
+            errors.append(f"{tag} grad {name}: max abs diff {diff:.3g} (max |ref| {want.abs().max().item():.3g})")
+    return errors
+
+
+# Each reference file -> the (tag, check) pairs of its cases.
+def cases_manifest(golden) -> list[tuple[str, Callable[[], list[str]]]]:
+    manifest = golden.load_json("state_dict_manifest.json")
+    return [(tag, lambda t=tag, e=entry: check_manifest_entry(t, e)) for tag, entry in manifest.items()]
+
+
+def cases_forward(golden) -> list:
+    return [(f.stem, lambda f=f: check_forward(f.stem, golden.load(f.name))) for f in golden.files("forward_*.pt")]
+
+
+def cases_cls(golden) -> list:
+    return [(f.stem, lambda f=f: check_cls(f.stem, golden.load(f.name))) for f in golden.files("cls_filter_k*.pt")]
+
+
+def cases_kernels(golden) -> list:
+    data = golden.load("kernels.pt")
+    iso = [(t, lambda t=t, k=k: check_iso_kernel(t, k)) for t, k in data["iso"].items()]
+    aniso = [
+        (f"aniso[{i}]", lambda i=i, c=c: check_aniso_kernel(f"aniso[{i}]", c)) for i, c in enumerate(data["aniso"])
+    ]
+    return iso + aniso
+
+
+def cases_blur(golden) -> list:
+    data = golden.load("batch_blur.pt")
+    return [(t, lambda t=t, c=c: check_blur(t, data["hr"], c)) for t, c in data["cases"].items()]
+
+
+def cases_imresize(golden) -> list:
+    data = golden.load("imresize.pt")
+    chw = [
+        (f"chw {t}", lambda t=t, o=o: check_imresize(t, data["src_chw"], o, False)) for t, o in data["out_chw"].items()
+    ]
+    hwc = [
+        (f"hwc {t}", lambda t=t, o=o: check_imresize(t, data["src_hwc"], o, True)) for t, o in data["out_hwc"].items()
+    ]
+    return chw + hwc
+
+
+def cases_correction(golden) -> list:
+    return [(t, lambda t=t, c=c: check_correction(t, c)) for t, c in golden.load("correction_loss.pt").items()]
+
+
+def cases_metrics(golden) -> list:
+    return [
+        (f"pair[{i}]", lambda i=i, c=c: check_metrics(f"pair[{i}]", c)) for i, c in enumerate(golden.load("metrics.pt"))
+    ]
+
+
+def cases_gaussian8(golden) -> list:
+    return [(t, lambda t=t, c=c: check_gaussian8(t, c)) for t, c in golden.load("gaussian8.pt").items()]
+
+
+def cases_train_step(golden) -> list:
+    return [("train_step", lambda: check_train_step("train_step", golden.load("train_step.pt")))]
+
+
+ALL_CASES = {
+    "state_dict_manifest": cases_manifest,
+    "forward": cases_forward,
+    "cls_filter": cases_cls,
+    "kernels": cases_kernels,
+    "batch_blur": cases_blur,
+    "imresize": cases_imresize,
+    "correction_loss": cases_correction,
+    "metrics": cases_metrics,
+    "gaussian8": cases_gaussian8,
+    "train_step": cases_train_step,
+}
+
+
+@pytest.mark.parametrize("reference", list(ALL_CASES))
+def test_golden(golden, reference: str) -> None:
+    cases = ALL_CASES[reference](golden)
+    assert cases, f"{reference}: the reference holds no case"
+    errors = [error for _, check in cases for error in check()]
+    assert not errors, f"{reference}: {len(errors)} mismatch(es):\n" + "\n".join(errors)
+
+
+def _perturb(obj: object) -> object:
+    """A copy of a reference object with every float tensor, uint8 image and float value changed.
+
+    Float tensors get an oscillating offset: a constant or a scaling would commute with linear ops.
+    """
+    if isinstance(obj, dict):
+        return {k: _perturb(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_perturb(v) for v in obj]
+    if torch.is_tensor(obj):
+        if obj.dtype == torch.uint8:
+            return obj ^ 2
+        if obj.is_floating_point():
+            wiggle = torch.sin(1.7 * torch.arange(obj.numel(), dtype=obj.dtype)).reshape(obj.shape)
+            return obj + (0.05 * obj.abs().max() + 1e-3) * wiggle
+        return obj
+    if isinstance(obj, float):
+        return obj * 1.01 + 0.01
+    return obj
+
+
+@pytest.mark.parametrize("reference", list(ALL_CASES))
+def test_checks_detect_perturbed_references(golden, reference: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every case of every reference must fail once its stored values are perturbed."""
+    load, load_json = golden.load, golden.load_json
+    monkeypatch.setattr(golden, "load", lambda name: _perturb(load(name)))
+    monkeypatch.setattr(
+        golden,
+        "load_json",
+        lambda name: {k: {**v, "state_dict": v["state_dict"][::-1]} for k, v in load_json(name).items()},
+    )
+    undetected = [tag for tag, check in ALL_CASES[reference](golden) if not check()]
+    assert not undetected, f"{reference}: perturbed cases still pass: {undetected}"
