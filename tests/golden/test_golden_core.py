@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
+
 from dcls.archs import DCLS
 from dcls.degradation.kernels import anisotropic_gaussian_kernel, isotropic_gaussian_kernel
 from dcls.degradation.synthesis import DegradedBatch, batch_blur, gaussian8_lr, gaussian8_sigmas

@@ -1,0 +1,87 @@
+"""Fourier ops and MATLAB bicubic resize: identities, batching, layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dcls.ops.fft import blur_kernel_from_images, cls_deconv, otf2psf, psf2otf
+from dcls.ops.imresize import imresize, resize_matrix
+
+
+def _delta(size: int) -> torch.Tensor:
+    k = torch.zeros(size, size)
+    k[size // 2, size // 2] = 1
+    return k
+
+
+def test_cls_with_delta_kernel_and_zero_p_returns_its_input() -> None:
+    img = torch.rand(2, 4, 20, 24)
+    out = cls_deconv(img, _delta(11).expand(2, 1, 11, 11), torch.zeros(2, 4, 3, 3))
+    torch.testing.assert_close(out, img, atol=1e-5, rtol=0)
+
+
+def test_cls_batched_over_channels_equals_one_channel_at_a_time() -> None:
+    torch.manual_seed(0)
+    img, kernel, p = torch.rand(2, 5, 30, 26), torch.rand(2, 1, 7, 7), torch.randn(2, 5, 3, 3)
+    batched = cls_deconv(img, kernel, p)
+    single = torch.cat([cls_deconv(img[:, c : c + 1], kernel, p[:, c : c + 1]) for c in range(5)], dim=1)
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-5)
+
+
+def test_cls_inverts_circular_blur_when_p_is_small() -> None:
+    torch.manual_seed(0)
+    img = torch.rand(1, 1, 32, 32)
+    kernel = torch.tensor([[0.0, 0.1, 0.0], [0.1, 0.6, 0.1], [0.0, 0.1, 0.0]])[None, None]
+    blurred = torch.fft.irfft2(psf2otf(kernel, (32, 32)) * torch.fft.rfft2(img), s=(32, 32))
+    restored = cls_deconv(blurred, kernel, torch.zeros(1, 1, 3, 3))
+    torch.testing.assert_close(restored, img, atol=1e-4, rtol=0)
+
+
+def test_psf_otf_round_trip() -> None:
+    kernel = torch.rand(3, 2, 9, 9)
+    torch.testing.assert_close(otf2psf(psf2otf(kernel, (40, 36)), (40, 36), 9), kernel, atol=1e-6, rtol=0)
+
+
+def test_kernel_from_images_recovers_a_circular_blur() -> None:
+    torch.manual_seed(0)
+    sharp = torch.rand(2, 3, 24, 24)
+    kernel = torch.rand(1, 1, 5, 5)
+    kernel = kernel / kernel.sum()
+    blurred = torch.fft.irfft2(psf2otf(kernel, (24, 24)) * torch.fft.rfft2(sharp), s=(24, 24))
+    recovered = blur_kernel_from_images(blurred, sharp, 5, eps=1e-20)
+    torch.testing.assert_close(recovered, kernel.expand(2, 3, 5, 5), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [1 / 4, 1 / 3, 1 / 2, 2, 3, 4])
+def test_imresize_keeps_a_constant_image_constant(scale: float) -> None:
+    img = torch.full((2, 3, 23, 30), 0.37)
+    out = imresize(img, scale)
+    assert out.shape == (2, 3, int(np.ceil(23 * scale)), int(np.ceil(30 * scale)))
+    torch.testing.assert_close(out, torch.full_like(out, 0.37), atol=1e-6, rtol=0)
+
+
+def test_imresize_matrix_rows_sum_to_one_and_cover_tiny_inputs() -> None:
+    for in_len, scale in [(2, 1 / 4), (3, 4), (50, 1 / 3), (7, 1 / 2)]:
+        m = resize_matrix(in_len, int(np.ceil(in_len * scale)), scale)
+        torch.testing.assert_close(m.sum(1), torch.ones(m.shape[0]), atol=1e-6, rtol=0)
+
+
+def test_imresize_any_batch_shape_and_numpy_hwc_agree() -> None:
+    torch.manual_seed(0)
+    img = torch.rand(2, 2, 3, 16, 20)
+    out = imresize(img, 1 / 2)
+    assert out.shape == (2, 2, 3, 8, 10)
+    torch.testing.assert_close(out[1, 0], imresize(img[1, 0], 1 / 2))
+    torch.testing.assert_close(imresize(img[0, 0, 0], 1 / 2), out[0, 0, 0])
+    hwc = imresize(img[0, 0].permute(1, 2, 0).numpy(), 1 / 2)
+    assert hwc.dtype == np.float32
+    np.testing.assert_allclose(hwc, out[0, 0].permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+def test_imresize_accepts_uint8_arrays_and_rejects_bad_scales() -> None:
+    img = np.full((8, 8, 3), 200, dtype=np.uint8)
+    np.testing.assert_allclose(imresize(img, 1 / 2), 200.0, atol=1e-3)
+    with pytest.raises(ValueError):
+        imresize(torch.rand(4, 4), 0)
