@@ -1,0 +1,114 @@
+"""``inference.py``: super-resolve a folder or a list of image files with a trained DCLS model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from dcls.config import ConfigError
+from dcls.engine.checkpoint import CheckpointError
+from dcls.engine.distributed import pick_device
+from dcls.inference.codec import decode, encode, upscale_alpha
+from dcls.inference.files import InputError, collect_inputs, kernel_path, plan_outputs
+from dcls.inference.kernel_vis import kernel_to_image
+from dcls.inference.model_loading import build_model, spec_from_args, spec_from_options
+from dcls.inference.predictor import InferenceSettings, SuperResolver
+from dcls.utils.image_io import ImageReadError, read_image, write_png
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Blind super-resolution of your own images with DCLS. Give the model either as an options "
+        "file (-opt) or as --checkpoint with --scale and --setting.",
+    )
+    model = p.add_argument_group("model")
+    model.add_argument("-opt", "--opt", help="train/test options YAML (network sizes, scale, pretrain_model_G)")
+    model.add_argument("--checkpoint", help="weights (.pth); with -opt it replaces path.pretrain_model_G")
+    model.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor (without -opt)")
+    model.add_argument("--setting", type=int, choices=(1, 2), default=1,
+                       help="paper setting: 1 = isotropic 21x21 kernels, 2 = anisotropic 11x11 (x2) / 31x31 (x4)")
+    for name, default in (("nf", 64), ("nb", 10), ("ng", 5), ("input_para", 256)):
+        model.add_argument(f"--{name}", type=int, help=f"network size (without -opt; default {default})")
+    io = p.add_argument_group("files")
+    io.add_argument("-input_dir", "--input_dir", "--input", dest="input", nargs="+", required=True,
+                    metavar="PATH", help="image folder(s) and/or image files (PNG, JPEG, BMP, TIFF, WebP)")
+    io.add_argument("-output_dir", "--output_dir", "--output", dest="output", default="results/inference",
+                    help="folder for <name>_x<scale>.png (default: results/inference)")
+    io.add_argument("--save_kernel", action="store_true", help="also save the estimated kernel as <name>_kernel.png")
+    run = p.add_argument_group("running")
+    run.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
+    run.add_argument("--tile", type=int, default=0, help="tile size in input pixels; 0 = whole image (default)")
+    run.add_argument("--tile_overlap", type=int, default=16, help="overlap between tiles in input pixels")
+    run.add_argument("--tile_batch", type=int, default=4, help="tiles restored together")
+    run.add_argument("--kernel_crop", type=int, default=512,
+                     help="estimate the kernel on the central crop of this size (0 = whole image)")
+    run.add_argument("--ensemble", action="store_true", help="average the 8 flips/rotations (8x slower)")
+    return p
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N``; default CUDA when available, else CPU (ConfigError otherwise)."""
+    kind, _, index = (name or "").partition(":")
+    if index and not index.isdigit():
+        raise InputError(f"--device {name}: expected cpu, cuda or cuda:N")
+    return pick_device(kind or None, index=int(index) if index else None)
+
+
+def _model_spec(args: argparse.Namespace):
+    sizes = {k: getattr(args, k) for k in ("nf", "nb", "ng", "input_para")}
+    if args.opt:
+        if args.scale is not None or any(v is not None for v in sizes.values()):
+            raise InputError("--scale/--nf/--nb/--ng/--input_para apply without -opt; the options file sets them")
+        return spec_from_options(args.opt, args.checkpoint, args.input[0])
+    if not args.checkpoint or args.scale is None:
+        raise InputError("give -opt OPTIONS.yml, or --checkpoint WEIGHTS.pth with --scale (and --setting)")
+    return spec_from_args(args.checkpoint, args.scale, args.setting, sizes)
+
+
+def super_resolve_file(resolver: SuperResolver, src: Path, dst: Path, save_kernel: bool) -> None:
+    """Read ``src``, super-resolve it and write ``dst`` (and its kernel picture) atomically."""
+    image = decode(read_image(src))
+    sr, kernel = resolver(image.rgb)
+    alpha = None if image.alpha is None else upscale_alpha(image.alpha, resolver.scale)
+    write_png(dst, encode(sr, alpha, image.grey, image.dtype))
+    if save_kernel:
+        write_png(kernel_path(dst), kernel_to_image(kernel))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; 0 when every image was written, 1 when some failed, 2 for bad arguments."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = InferenceSettings(args.tile, args.tile_overlap, args.tile_batch, args.ensemble, args.kernel_crop)
+        settings.validate()
+        device = resolve_device(args.device)
+        spec = _model_spec(args)
+        inputs = collect_inputs(args.input)
+        outputs = plan_outputs(inputs, Path(args.output), spec.scale)
+        model = build_model(spec)
+    except (InputError, ConfigError, CheckpointError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    resolver = SuperResolver(model, spec.scale, settings, device)
+    failed: list[str] = []
+    for src, dst in zip(tqdm(inputs, unit="image", desc=f"x{spec.scale} on {device}"), outputs):
+        try:
+            super_resolve_file(resolver, src, dst, args.save_kernel)
+        except (ImageReadError, ValueError) as exc:
+            failed.append(str(src))
+            tqdm.write(f"skipped {src}: {exc}", file=sys.stderr)
+        except RuntimeError as exc:  # CUDA's OutOfMemoryError and the CPU allocator's failure
+            if "memory" not in str(exc):
+                raise
+            failed.append(str(src))
+            tqdm.write(f"skipped {src}: out of memory; try --tile 256 (or smaller)", file=sys.stderr)
+    print(f"{len(inputs) - len(failed)} of {len(inputs)} images written to {args.output}")
+    if failed:
+        print(f"failed ({len(failed)}): {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0

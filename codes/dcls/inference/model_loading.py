@@ -1,0 +1,72 @@
+"""Build the DCLS network for inference from an options file or from (checkpoint, scale, setting)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dcls.config import apply_overrides, read_yaml, validate
+from dcls.engine.checkpoint import CheckpointError, describe, load_network, read_state_dict
+from dcls.engine.trainer import build_network
+
+# The published models (SPEC.md section 3); setting 1 uses 21x21 kernels, setting 2 11x11 (x2) / 31x31 (x4).
+PUBLISHED_SIZES = {"nf": 64, "nb": 10, "ng": 5, "input_para": 256}
+SETTING_KERNEL_SIZES = {1: {2: 21, 3: 21, 4: 21}, 2: {2: 11, 4: 31}}
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to build and load the network."""
+
+    checkpoint: Path
+    scale: int
+    arch: str = "DCLS"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def kernel_size_for(setting: int, scale: int) -> int:
+    """Kernel size of the paper's setting 1 or 2 at ``scale``; ValueError for combinations it never had."""
+    sizes = SETTING_KERNEL_SIZES.get(setting)
+    if sizes is None or scale not in sizes:
+        raise ValueError(f"setting {setting} has no x{scale} model (setting 1: x2/x3/x4, setting 2: x2/x4)")
+    return sizes[scale]
+
+
+def spec_from_args(checkpoint: str, scale: int, setting: int, sizes: dict[str, int | None]) -> ModelSpec:
+    """Spec for ``--checkpoint --scale --setting``; ``sizes`` (nf, nb, ng, input_para) override the paper's."""
+    kwargs: dict[str, Any] = dict(PUBLISHED_SIZES)
+    kwargs.update({k: v for k, v in sizes.items() if v is not None})
+    kwargs.update(upscale=scale, kernel_size=kernel_size_for(setting, scale))
+    return ModelSpec(Path(checkpoint), scale, "DCLS", kwargs)
+
+
+def spec_from_options(path: str, checkpoint: str | None, input_dir: str) -> ModelSpec:
+    """Spec from a train/test options file (original schema); ``checkpoint`` replaces
+    ``path.pretrain_model_G``. The file's data sets are replaced by the inference inputs (an LQ-only set),
+    so test options whose benchmark folders are absent on this machine still work."""
+    raw = read_yaml(path)
+    raw["datasets"] = {"test1": {"name": "inference", "mode": "LQ", "dataroot_LQ": input_dir}}
+    if checkpoint is not None:
+        raw = apply_overrides(raw, [f"path.pretrain_model_G={checkpoint}"])
+    opt, _ = validate(raw, is_train=False, check_paths=False)
+    net = opt["network_G"]
+    return ModelSpec(Path(opt["path"]["pretrain_model_G"]), opt["scale"], net["which_model_G"], dict(net["setting"]))
+
+
+def build_model(spec: ModelSpec) -> torch.nn.Module:
+    """Instantiate the network and load its checkpoint strictly (the engine's loader: weights_only, CPU,
+    ``module.`` stripped, a mismatch named in one line as a CheckpointError)."""
+    model = build_network({"network_G": {"which_model_G": spec.arch, "setting": spec.kwargs}})
+    try:
+        load_network(model, spec.checkpoint, strict=True)
+    except CheckpointError as exc:
+        if not spec.checkpoint.is_file():
+            raise
+        found = describe(read_state_dict(spec.checkpoint))
+        sizes = ", ".join(f"{k} {v}" for k, v in found.items())
+        raise CheckpointError(f"{exc}. The checkpoint has {sizes}: give its training options with -opt, or "
+                              "--scale/--setting/--nf/--nb/--ng/--input_para to match") from None
+    return model

@@ -1,0 +1,155 @@
+"""inference.py end to end on a folder of awkward files, with a tiny random-weight checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from dcls.inference.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_folder_of_mixed_images(capsys, tmp_path, image_folder, tiny_checkpoint, tiny_args):
+    before = _digests(image_folder)
+    out_dir = tmp_path / "out"
+    code, out, err = _run(capsys, "--checkpoint", tiny_checkpoint, *tiny_args, "-input_dir", image_folder,
+                          "-output_dir", out_dir, "--device", "cpu", "--save_kernel")
+    assert code == 1  # the corrupt file fails the run, after the others are written
+    assert "corrupt.png" in err and "4 of 5 images written" in out
+    written = {p.name: cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in out_dir.iterdir()}
+    expected = {"photo_x4.png": ((480, 672, 3), np.uint8), "grey_x4.png": ((160, 208), np.uint8),
+                "rgba_x4.png": ((112, 144, 4), np.uint8), "deep16_x4.png": ((128, 176, 3), np.uint16)}
+    for name, (shape, dtype) in expected.items():
+        assert written[name].shape == shape and written[name].dtype == dtype, name
+        kernel_png = written[name.replace(".png", "_kernel.png")]
+        assert kernel_png.ndim == 3 and kernel_png.shape[0] == kernel_png.shape[1] >= 21
+    assert not any(name.startswith("corrupt") for name in written)
+    assert _digests(image_folder) == before
+
+
+def test_alpha_upscaled_separately_and_grey_stays_grey(capsys, tmp_path, image_folder, tiny_checkpoint, tiny_args):
+    out_dir = tmp_path / "out"
+    _run(capsys, "--checkpoint", tiny_checkpoint, *tiny_args, "--input", image_folder / "rgba.png",
+         image_folder / "grey.png", image_folder / "deep16.png", "--output", out_dir, "--device", "cpu")
+    alpha_in = cv2.imread(str(image_folder / "rgba.png"), cv2.IMREAD_UNCHANGED)[:, :, 3]
+    alpha_out = cv2.imread(str(out_dir / "rgba_x4.png"), cv2.IMREAD_UNCHANGED)[:, :, 3]
+    # A horizontal ramp stays a horizontal ramp: every row equal, increasing from left to right.
+    assert np.all(alpha_out == alpha_out[:1])
+    assert alpha_out[0, 0] <= 8 and alpha_out[0, -1] >= 247 and np.all(np.diff(alpha_out[0].astype(int)) >= -1)
+    assert alpha_in.shape[1] * 4 == alpha_out.shape[1]
+    grey = cv2.imread(str(out_dir / "grey_x4.png"), cv2.IMREAD_UNCHANGED)
+    assert grey.ndim == 2 and grey.std() > 0
+    deep = cv2.imread(str(out_dir / "deep16_x4.png"), cv2.IMREAD_UNCHANGED)
+    assert deep.dtype == np.uint16 and np.any(deep % 257 != 0)  # real 16-bit values, not 8-bit scaled up
+
+
+def test_output_beside_inputs_never_overwrites_them(capsys, image_folder, tiny_checkpoint, tiny_args):
+    (image_folder / "corrupt.png").unlink()
+    before = _digests(image_folder)
+    code, _, _ = _run(capsys, "--checkpoint", tiny_checkpoint, *tiny_args, "--input", image_folder,
+                      "--output", image_folder, "--device", "cpu", "--save_kernel")
+    assert code == 0
+    after = _digests(image_folder)
+    assert {k: after[k] for k in before} == before
+    assert {"photo_x4.png", "photo_x4_kernel.png", "grey_x4.png"} <= set(after)
+
+
+def test_refuses_when_an_output_would_replace_an_input(capsys, tmp_path, make_photo, tiny_checkpoint, tiny_args):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), make_photo(20, 20))
+    cv2.imwrite(str(folder / "a_x4.png"), make_photo(20, 20, seed=1))
+    before = _digests(folder)
+    code, _, err = _run(capsys, "--checkpoint", tiny_checkpoint, *tiny_args, "--input", folder,
+                        "--output", folder, "--device", "cpu")
+    assert code == 2 and "refusing to overwrite" in err and "a_x4.png" in err
+    assert _digests(folder) == before
+
+
+def test_same_stem_inputs_get_distinct_outputs(capsys, tmp_path, make_photo, tiny_checkpoint, tiny_args):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), make_photo(20, 20))
+    cv2.imwrite(str(folder / "a.bmp"), make_photo(24, 20, seed=1))
+    code, _, _ = _run(capsys, "--checkpoint", tiny_checkpoint, *tiny_args, "--input", folder,
+                      "--output", tmp_path / "out", "--device", "cpu")
+    assert code == 0
+    shapes = sorted(cv2.imread(str(p)).shape for p in (tmp_path / "out").iterdir())
+    assert shapes == [(80, 80, 3), (96, 80, 3)]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--checkpoint", "missing.pth", "--scale", "4"], "missing.pth: checkpoint not found"),
+        ([], "give -opt"),
+        (["--checkpoint", "{ckpt}", "--scale", "4"], "checkpoint has nf 16, scale 4, kernel_size 21, input_para 16"),
+        (["--checkpoint", "{ckpt}", "--scale", "4", "--setting", "2", "--nf", "16"], "kernel_size differ"),
+        (["--checkpoint", "{ckpt}", "--scale", "4", "--device", "tpu"], "'tpu' is not one of cpu, cuda"),
+        (["--checkpoint", "{ckpt}", "--scale", "3", "--setting", "2"], "setting 2 has no x3 model"),
+        (["--checkpoint", "{ckpt}", "--scale", "4", "--tile", "8"], "--tile must be 0"),
+        (["--checkpoint", "{ckpt}", "--scale", "4", "--tile", "32", "--tile_overlap", "32"], "--tile_overlap"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(capsys, image_folder, tiny_checkpoint, extra, message):
+    argv = [a.replace("{ckpt}", str(tiny_checkpoint)) for a in extra]
+    device = [] if "--device" in argv else ["--device", "cpu"]
+    code, _, err = _run(capsys, *argv, "--input", image_folder, *device)
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cuda_request_without_cuda_is_an_error(capsys, image_folder, tiny_checkpoint, tiny_args, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    code, _, err = _run(capsys, "--checkpoint", tiny_checkpoint, *tiny_args, "--input", image_folder,
+                        "--device", "cuda")
+    assert code == 2 and "CUDA is not available" in err
+
+
+def test_options_file_sets_the_network(capsys, tmp_path, image_folder, tiny_checkpoint):
+    opt = {
+        "name": "tiny", "scale": 4, "gpu_ids": [0],
+        "datasets": {"test1": {"name": "Set5", "mode": "LQGT", "dataroot_GT": "/nowhere/HR", "dataroot_LQ": "/x"}},
+        "network_G": {"which_model_G": "DCLS",
+                      "setting": {"nf": 16, "nb": 1, "ng": 1, "input_para": 16, "kernel_size": 21}},
+        "path": {"pretrain_model_G": str(tiny_checkpoint)},
+    }
+    opt_file = tmp_path / "tiny.yml"
+    opt_file.write_text(yaml.safe_dump(opt))
+    out_dir = tmp_path / "out"
+    code, _, _ = _run(capsys, "-opt", opt_file, "--input", image_folder / "grey.png", "--output", out_dir,
+                      "--device", "cpu")
+    assert code == 0 and cv2.imread(str(out_dir / "grey_x4.png"), cv2.IMREAD_UNCHANGED).shape == (160, 208)
+    code, _, err = _run(capsys, "-opt", opt_file, "--scale", "2", "--input", image_folder, "--device", "cpu")
+    assert code == 2 and "without -opt" in err
+
+
+def test_entry_point_script(tmp_path, image_folder, tiny_checkpoint, tiny_args):
+    """``python codes/inference.py`` is a thin wrapper with the same exit codes."""
+    out_dir = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "codes" / "inference.py"), "--checkpoint", str(tiny_checkpoint), *tiny_args,
+         "-input_dir", str(image_folder / "grey.png"), str(image_folder / "corrupt.png"),
+         "-output_dir", str(out_dir), "--device", "cpu"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "corrupt.png" in result.stderr and (out_dir / "grey_x4.png").is_file()
