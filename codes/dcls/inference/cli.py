@@ -16,7 +16,7 @@ from dcls.engine.distributed import pick_device
 from dcls.inference.codec import decode, encode, upscale_alpha
 from dcls.inference.files import InputError, collect_inputs, kernel_path, plan_outputs
 from dcls.inference.kernel_vis import kernel_to_image
-from dcls.inference.model_loading import build_model, spec_from_args, spec_from_options
+from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
 from dcls.inference.predictor import InferenceSettings, SuperResolver
 from dcls.utils.image_io import ImageReadError, read_image, write_png
 
@@ -26,14 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Blind super-resolution of your own images with DCLS. Give the model either as an options "
         "file (-opt) or as --checkpoint with --scale and --setting.",
     )
-    model = p.add_argument_group("model")
-    model.add_argument("-opt", "--opt", help="train/test options YAML (network sizes, scale, pretrain_model_G)")
-    model.add_argument("--checkpoint", help="weights (.pth); with -opt it replaces path.pretrain_model_G")
-    model.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor (without -opt)")
-    model.add_argument("--setting", type=int, choices=(1, 2), default=1,
-                       help="paper setting: 1 = isotropic 21x21 kernels, 2 = anisotropic 11x11 (x2) / 31x31 (x4)")
-    for name, default in (("nf", 64), ("nb", 10), ("ng", 5), ("input_para", 256)):
-        model.add_argument(f"--{name}", type=int, help=f"network size (without -opt; default {default})")
+    add_model_arguments(p)
     io = p.add_argument_group("files")
     io.add_argument("-input_dir", "--input_dir", "--input", dest="input", nargs="+", required=True,
                     metavar="PATH", help="image folder(s) and/or image files (PNG, JPEG, BMP, TIFF, WebP)")
@@ -59,17 +52,6 @@ def resolve_device(name: str | None) -> torch.device:
     return pick_device(kind or None, index=int(index) if index else None)
 
 
-def _model_spec(args: argparse.Namespace):
-    sizes = {k: getattr(args, k) for k in ("nf", "nb", "ng", "input_para")}
-    if args.opt:
-        if args.scale is not None or any(v is not None for v in sizes.values()):
-            raise InputError("--scale/--nf/--nb/--ng/--input_para apply without -opt; the options file sets them")
-        return spec_from_options(args.opt, args.checkpoint, args.input[0])
-    if not args.checkpoint or args.scale is None:
-        raise InputError("give -opt OPTIONS.yml, or --checkpoint WEIGHTS.pth with --scale (and --setting)")
-    return spec_from_args(args.checkpoint, args.scale, args.setting, sizes)
-
-
 def super_resolve_file(resolver: SuperResolver, src: Path, dst: Path, save_kernel: bool) -> None:
     """Read ``src``, super-resolve it and write ``dst`` (and its kernel picture) atomically."""
     image = decode(read_image(src))
@@ -87,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = InferenceSettings(args.tile, args.tile_overlap, args.tile_batch, args.ensemble, args.kernel_crop)
         settings.validate()
         device = resolve_device(args.device)
-        spec = _model_spec(args)
+        spec = spec_from_namespace(args, args.input[0])
         inputs = collect_inputs(args.input)
         outputs = plan_outputs(inputs, Path(args.output), spec.scale)
         model = build_model(spec)

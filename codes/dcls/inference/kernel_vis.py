@@ -11,6 +11,7 @@ import torch
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _FONT_SCALE = 0.4
 _GAP = 4
+_LINE_H = 14
 _BACKGROUND = 255
 
 
@@ -35,6 +36,18 @@ def kernel_to_image(kernel: np.ndarray | torch.Tensor, cell: int = 8, vmax: floa
     return cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO)
 
 
+def _fit(text: str, width: int) -> str:
+    """``text`` shortened at the end (marked with '..') so that it is at most ``width`` pixels wide."""
+    def wide(t: str) -> bool:
+        return cv2.getTextSize(t, _FONT, _FONT_SCALE, 1)[0][0] > width
+
+    if not wide(text):
+        return text
+    while len(text) > 1 and wide(text + ".."):
+        text = text[:-1]
+    return text + ".."
+
+
 def _put_text(canvas: np.ndarray, text: str, x: int, y: int) -> None:
     cv2.putText(canvas, text, (x, y), _FONT, _FONT_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
 
@@ -46,20 +59,23 @@ def kernel_grid(
     cell: int = 8,
 ) -> np.ndarray:
     """BGR uint8 grid of kernels: ``rows`` (e.g. estimated, ground truth) by columns (e.g. images), with
-    one colour scale per column so that the kernels of one image compare directly; optional labels."""
+    one colour scale per column so that the kernels of one image compare directly; optional labels
+    (column labels may span several lines, separated by newlines)."""
     arrays = [[_as_array(k) for k in row] for row in rows]
     if not arrays or not all(arrays):
         raise ValueError("kernel_grid needs at least one kernel per row")
     side = max(48, max(k.shape[0] for row in arrays for k in row) * cell)
     n_cols = max(len(row) for row in arrays)
     label_w = max((cv2.getTextSize(t, _FONT, _FONT_SCALE, 1)[0][0] + 8 for t in row_labels or []), default=0)
-    header_h = 20 if col_labels else 0
+    lines = max((len(t.split("\n")) for t in col_labels or []), default=0)
+    header_h = 6 + _LINE_H * lines
     width = label_w + n_cols * (side + _GAP) + _GAP
     height = header_h + len(arrays) * (side + _GAP) + _GAP
     canvas = np.full((height, width, 3), _BACKGROUND, np.uint8)
     col_max = [max(float(row[c].max()) for row in arrays if c < len(row)) for c in range(n_cols)]
     for c, text in enumerate(col_labels or []):
-        _put_text(canvas, text, label_w + _GAP + c * (side + _GAP), header_h - 6)
+        for i, line in enumerate(text.split("\n")):
+            _put_text(canvas, _fit(line, side), label_w + _GAP + c * (side + _GAP), _LINE_H * (i + 1))
     for r, row in enumerate(arrays):
         y = header_h + _GAP + r * (side + _GAP)
         if row_labels:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from dcls.config import apply_overrides, read_yaml, validate
+from dcls.config import ConfigError, apply_overrides, read_yaml, validate
 from dcls.engine.checkpoint import CheckpointError, describe, load_network, read_state_dict
 from dcls.engine.trainer import build_network
 
@@ -54,6 +55,30 @@ def spec_from_options(path: str, checkpoint: str | None, input_dir: str) -> Mode
     opt, _ = validate(raw, is_train=False, check_paths=False)
     net = opt["network_G"]
     return ModelSpec(Path(opt["path"]["pretrain_model_G"]), opt["scale"], net["which_model_G"], dict(net["setting"]))
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line options that say which network to load (shared by inference and plot_kernels)."""
+    group = parser.add_argument_group("model")
+    group.add_argument("-opt", "--opt", help="train/test options YAML (network sizes, scale, pretrain_model_G)")
+    group.add_argument("--checkpoint", help="weights (.pth); with -opt it replaces path.pretrain_model_G")
+    group.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor (without -opt)")
+    group.add_argument("--setting", type=int, choices=(1, 2), default=1,
+                       help="paper setting: 1 = isotropic 21x21 kernels, 2 = anisotropic 11x11 (x2) / 31x31 (x4)")
+    for name, default in PUBLISHED_SIZES.items():
+        group.add_argument(f"--{name}", type=int, help=f"network size (without -opt; default {default})")
+
+
+def spec_from_namespace(args: argparse.Namespace, input_dir: str) -> ModelSpec:
+    """The spec the options of :func:`add_model_arguments` describe; ConfigError for contradictory ones."""
+    sizes = {k: getattr(args, k) for k in PUBLISHED_SIZES}
+    if args.opt:
+        if args.scale is not None or any(v is not None for v in sizes.values()):
+            raise ConfigError("--scale/--nf/--nb/--ng/--input_para apply without -opt; the options file sets them")
+        return spec_from_options(args.opt, args.checkpoint, input_dir)
+    if not args.checkpoint or args.scale is None:
+        raise ConfigError("give -opt OPTIONS.yml, or --checkpoint WEIGHTS.pth with --scale (and --setting)")
+    return spec_from_args(args.checkpoint, args.scale, args.setting, sizes)
 
 
 def build_model(spec: ModelSpec) -> torch.nn.Module:

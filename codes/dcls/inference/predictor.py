@@ -38,6 +38,12 @@ class InferenceSettings:
             raise ValueError(f"--kernel_crop must be 0 (whole image) or at least {MIN_SIDE}")
 
 
+def pad_to_min_side(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, C, H, W) extended at the bottom/right by edge replication to at least MIN_SIDE pixels."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h)), mode="replicate")
+
+
 def centre_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     """The central ``size`` x ``size`` window of ``x`` (..., H, W), clipped to the image."""
     h, w = x.shape[-2:]
@@ -67,7 +73,7 @@ class SuperResolver:
     def estimate_kernel(self, lr: torch.Tensor) -> torch.Tensor:
         """Kernel (1, 1, k, k) of ``lr`` (1, 3, H, W), from the whole image or its central crop."""
         crop = centre_crop(lr, self.settings.kernel_crop) if self.settings.kernel_crop else lr
-        return self.model.Estimator(crop.to(self.device))
+        return self.model.Estimator(pad_to_min_side(crop).to(self.device))
 
     @torch.inference_mode()
     def restore(self, lr: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -89,7 +95,7 @@ class SuperResolver:
     def __call__(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (sr (1, 3, sH, sW), kernel (k, k)) for ``lr`` (1, 3, H, W) in [0, 1]; both on ``lr``'s device."""
         h, w = lr.shape[-2:]
-        padded = F.pad(lr, (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h)), mode="replicate")
+        padded = pad_to_min_side(lr)
         kernel = self.estimate_kernel(padded)
         sr = self.restore(padded, kernel)[..., : h * self.scale, : w * self.scale]
         return sr, kernel[0, 0].to(lr.device)
