@@ -63,6 +63,21 @@ def find_pairs(lr_dir: Path, kernel_dir: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def estimate_pairs(resolver: SuperResolver, pairs: Sequence[tuple[Path, Path]]) -> tuple[list[KernelPair], list[str]]:
+    """The resolver's kernel for each (LR image, kernel .npy) pair; unreadable images reported and listed."""
+    results, failed = [], []
+    for image_path, kernel_file in tqdm(pairs, unit="image", desc="estimating kernels"):
+        try:
+            lr = decode(read_image(image_path)).rgb
+        except (ImageReadError, ValueError) as exc:
+            failed.append(str(image_path))
+            tqdm.write(f"skipped {image_path}: {exc}", file=sys.stderr)
+            continue
+        estimated = resolver.estimate_kernel(lr)[0, 0].double().cpu().numpy()
+        results.append(KernelPair(image_path.stem, estimated, np.load(kernel_file, allow_pickle=False)))
+    return results, failed
+
+
 def kernel_sheet(pairs: Sequence[KernelPair], columns: int = 8, cell: int = 6) -> np.ndarray:
     """BGR uint8 sheet: blocks of ``columns`` images, estimated kernels above ground truth, named with L1."""
     blocks = []
@@ -107,16 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, ConfigError, CheckpointError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    results, failed = [], []
-    for image_path, kernel_file in tqdm(pairs, unit="image", desc="estimating kernels"):
-        try:
-            lr = decode(read_image(image_path)).rgb
-        except (ImageReadError, ValueError) as exc:
-            failed.append(str(image_path))
-            tqdm.write(f"skipped {image_path}: {exc}", file=sys.stderr)
-            continue
-        estimated = resolver.estimate_kernel(lr)[0, 0].double().cpu().numpy()
-        results.append(KernelPair(image_path.stem, estimated, np.load(kernel_file, allow_pickle=False)))
+    results, failed = estimate_pairs(resolver, pairs)
     if results:
         write_png(Path(args.output), kernel_sheet(results, args.columns))
         for pair in results:
