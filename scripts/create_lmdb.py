@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dcls.data.cli import run_tool
 from dcls.data.lmdb_io import create_lmdb
-from dcls.utils.image_io import ImageReadError, list_images
+from dcls.utils.image_io import list_images
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,19 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing LMDB at --output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> str:
+        paths = list_images(args.input)
         records = create_lmdb(
-            list_images(args.input),
-            args.output,
-            compress_level=args.compress_level,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
+            paths, args.output, compress_level=args.compress_level, overwrite=args.overwrite, progress=not args.quiet
         )
-    except (ImageReadError, FileExistsError, FileNotFoundError, ValueError) as exc:
-        print(f"create_lmdb: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(records)} images to {args.output}")
-    return 0
+        return f"wrote {len(records)} images to {args.output}"
+
+    return run_tool("create_lmdb", run)
 
 
 if __name__ == "__main__":
