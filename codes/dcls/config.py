@@ -1,0 +1,448 @@
+"""Options files: YAML in the original DCLS schema, with declared defaults and types and strict validation.
+
+Every option has a declared type and default (``SCHEMA``); an unknown or misspelled key, a wrong type or a
+missing data path is a :class:`ConfigError` whose one-line message names the key or file. Keys the
+original reads but DCLS never uses (``pca_matrix_path``, ``code_length``, ...) are accepted and ignored,
+so the original's option files work unchanged apart from their data paths.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .utils.image_io import atomic_write_bytes
+
+
+class ConfigError(ValueError):
+    """A user error in an options file or a command-line override; the message is one line."""
+
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One option: its type (``int``, ``float``, ``bool``, ``str``, ``int_list``, ``float_list``), default, choices."""
+
+    kind: str
+    default: Any = _REQUIRED
+    nullable: bool = False
+    choices: tuple = ()
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+def _opt(kind: str, default: Any = _REQUIRED, choices: tuple = ()) -> Field:
+    return Field(kind, default, nullable=default is None, choices=choices)
+
+
+DEGRADATION = {
+    "ksize": _opt("int", 21),
+    "sig_min": _opt("float", 0.2),
+    "sig_max": _opt("float", 4.0),
+    "rate_iso": _opt("float", 1.0),
+    "random_disturb": _opt("bool", False),
+    "noise": _opt("bool", False),
+    "noise_high": _opt("float", 0.0),
+    "random_kernel": _opt("bool", True),
+}
+
+DATASET = {
+    "name": _opt("str"),
+    "mode": _opt("str", choices=("GT", "LQGT", "LQ")),
+    "dataroot_GT": _opt("str", None),
+    "dataroot_LQ": _opt("str", None),
+    "use_shuffle": _opt("bool", True),
+    "n_workers": _opt("int", 1),
+    "batch_size": _opt("int", 1),
+    "GT_size": _opt("int", None),
+    "use_flip": _opt("bool", True),
+    "use_rot": _opt("bool", True),
+    "color": _opt("str", "RGB", choices=("RGB",)),
+    "phase": _opt("str", None),
+    "scale": _opt("int", None),
+}
+
+NETWORK_SETTING = {
+    "nf": _opt("int", 64),
+    "nb": _opt("int", 10),
+    "ng": _opt("int", 5),
+    "in_nc": _opt("int", 3),
+    "input_para": _opt("int", 256),
+    "kernel_size": _opt("int", 21, choices=(11, 21, 31)),
+    "reduction": _opt("int", 4),
+    "upscale": _opt("int", None),
+}
+
+COLLAPSE_GUARD = {
+    "enabled": _opt("bool", True),
+    "psnr_margin": _opt("float", 3.0),
+    "lr_factor": _opt("float", 0.5),
+}
+
+SCHEMA: dict[str, Any] = {
+    "name": _opt("str"),
+    "use_tb_logger": _opt("bool", True),
+    "model": _opt("str", "blind", choices=("blind",)),
+    "distortion": _opt("str", "sr", choices=("sr",)),
+    "scale": _opt("int", choices=(1, 2, 3, 4)),
+    "gpu_ids": _opt("int_list", None),
+    "device": _opt("str", None, choices=("cpu", "cuda")),
+    "suffix": _opt("str", None),
+    "crop_border": _opt("int", None),
+    "degradation": DEGRADATION,
+    "datasets": "phases",
+    "network_G": {"which_model_G": _opt("str", "DCLS"), "setting": NETWORK_SETTING},
+    "path": {
+        "root": _opt("str", None),
+        "pretrain_model_G": _opt("str", None),
+        "strict_load": _opt("bool", True),
+        "resume_state": _opt("str", None),
+        "experiments_root": _opt("str", None),
+        "models": _opt("str", None),
+        "training_state": _opt("str", None),
+        "log": _opt("str", None),
+        "val_images": _opt("str", None),
+        "results_root": _opt("str", None),
+    },
+    "train": {
+        "lr_G": _opt("float", 4e-4),
+        "lr_E": _opt("float", 4e-4),
+        "lr_scheme": _opt("str", "MultiStepLR", choices=("MultiStepLR", "CosineAnnealingLR_Restart")),
+        "beta1": _opt("float", 0.9),
+        "beta2": _opt("float", 0.99),
+        "weight_decay_G": _opt("float", 0.0),
+        "niter": _opt("int"),
+        "warmup_iter": _opt("int", -1),
+        "lr_steps": _opt("int_list", []),
+        "lr_gamma": _opt("float", 0.5),
+        "T_period": _opt("int_list", None),
+        "restarts": _opt("int_list", None),
+        "restart_weights": _opt("float_list", None),
+        "clear_state": _opt("bool", False),
+        "eta_min": _opt("float", 1e-7),
+        "pixel_criterion": _opt("str", "l1", choices=("l1", "l2", "cb")),
+        "pixel_weight": _opt("float", 1.0),
+        "manual_seed": _opt("int", None),
+        "val_freq": _opt("int", 2000),
+        "collapse_guard": COLLAPSE_GUARD,
+    },
+    "logger": {
+        "print_freq": _opt("int", 100),
+        "save_checkpoint_freq": _opt("int", 2000),
+    },
+}
+
+# Keys the original option files carry that DCLS does not use: accepted and ignored.
+LEGACY_KEYS: dict[str, frozenset[str]] = {
+    "": frozenset({"pca_matrix_path", "is_train", "dist"}),
+    "degradation": frozenset({"code_length", "rate_cln", "sig", "stored_kernel", "pre_kernel_path"}),
+    "dataset": frozenset({"LR_size", "data_type"}),
+}
+
+PHASE_PATTERN = re.compile(r"^(train|val|test\w*)$")
+TRAIN_SECTIONS = ("degradation", "train", "logger")
+
+
+def _is_legacy(section: str, key: str) -> bool:
+    return key in LEGACY_KEYS.get(section, frozenset())
+
+
+def _coerce(value: Any, field: Field, key: str) -> Any:
+    """Check ``value`` against ``field`` and return it in canonical form (e.g. ``2e3`` -> ``2000``)."""
+    if value is None:
+        if field.nullable:
+            return None
+        raise ConfigError(f"{key}: must be set (got null)")
+    kind = field.kind
+    if kind.endswith("_list"):
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        item = Field(kind[: -len("_list")])
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    out = _coerce_scalar(value, kind, key)
+    if field.choices and out not in field.choices:
+        options = ", ".join(str(c) for c in field.choices)
+        raise ConfigError(f"{key}: {out!r} is not one of {options}")
+    return out
+
+
+def _coerce_scalar(value: Any, kind: str, key: str) -> Any:
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+    elif kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            # PyYAML reads exponents without a dot (``4e-4``) as strings.
+            try:
+                parsed = float(value)
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(parsed):
+                    return parsed
+    elif kind == "str":
+        if isinstance(value, str):
+            return value
+    else:
+        raise AssertionError(f"unknown option kind {kind}")
+    raise ConfigError(f"{key}: expected {kind}, got {type(value).__name__} {value!r}")
+
+
+def _validate_section(
+    data: Any, schema: Mapping[str, Any], prefix: str, section: str, ignored: list[str]
+) -> dict[str, Any]:
+    """Fill defaults, coerce types and reject unknown keys of one mapping."""
+    where = prefix.rstrip(".") or "options"
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    for key in data:
+        if not isinstance(key, str):
+            raise ConfigError(f"{prefix}{key}: option names must be strings")
+        if key not in schema:
+            if not _is_legacy(section, key):
+                raise ConfigError(f"{prefix}{key}: unknown option{_suggest(key, schema)}")
+            ignored.append(f"{prefix}{key}")
+    out: dict[str, Any] = {}
+    for key, spec in schema.items():
+        full = f"{prefix}{key}"
+        if spec == "phases":
+            out[key] = _validate_phases(data.get(key, {}), f"{full}.", ignored)
+        elif isinstance(spec, Mapping):
+            out[key] = _validate_section(data.get(key), spec, f"{full}.", key, ignored)
+        elif key in data:
+            out[key] = _coerce(data[key], spec, full)
+        elif spec.required:
+            raise ConfigError(f"{full}: required option is missing")
+        else:
+            out[key] = copy.deepcopy(spec.default)
+    return out
+
+
+def _validate_phases(data: Any, prefix: str, ignored: list[str]) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.')}: expected a mapping of phases (train, val, test1, ...)")
+    out = {}
+    for phase, spec in data.items():
+        if not isinstance(phase, str) or not PHASE_PATTERN.match(phase):
+            raise ConfigError(f"{prefix}{phase}: unknown dataset phase (expected train, val or test<N>)")
+        out[phase] = _validate_section(spec, DATASET, f"{prefix}{phase}.", "dataset", ignored)
+    return out
+
+
+def _suggest(key: str, schema: Mapping[str, Any]) -> str:
+    """A ``did you mean`` hint for a misspelled key."""
+    close = difflib.get_close_matches(key, list(schema), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (["a", "b", "c"], value), the value read as YAML (``~`` is null)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text}: expected key.sub=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text}: value is not valid YAML ({_first_line(exc)})") from None
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Set each ``key.sub=value`` in a copy of the raw options, creating sections as needed."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for i, k in enumerate(keys[:-1]):
+            child = node.get(k)
+            if child is None:
+                child = node[k] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text}: '{'.'.join(keys[: i + 1])}' is not a section")
+            node = child
+        node[keys[-1]] = value
+    return data
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read an options file with ``yaml.safe_load``; unreadable or malformed files are a ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: options file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read options file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML ({_first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of options at the top level")
+    return data
+
+
+def validate(data: Mapping[str, Any], is_train: bool, check_paths: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """Validate raw options; return the complete options (defaults filled, derived keys set) and the ignored keys."""
+    ignored: list[str] = []
+    schema = dict(SCHEMA)
+    if not is_train:
+        for section in TRAIN_SECTIONS:
+            if section not in data:
+                del schema[section]
+    opt = _validate_section(data, schema, "", "", ignored)
+    _check_consistency(opt, is_train)
+    _derive(opt, is_train)
+    if check_paths:
+        _check_paths(opt, is_train)
+    return opt, ignored
+
+
+def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
+    scale = opt["scale"]
+    setting = opt["network_G"]["setting"]
+    if setting["upscale"] is not None and setting["upscale"] != scale:
+        raise ConfigError(f"network_G.setting.upscale: {setting['upscale']} differs from scale {scale}")
+    datasets = opt["datasets"]
+    if not is_train:
+        if not datasets:
+            raise ConfigError("datasets: no test set given (add datasets.test1 with mode LQGT or LQ)")
+        if opt["path"]["pretrain_model_G"] is None:
+            raise ConfigError("path.pretrain_model_G: required for testing (the weights to evaluate)")
+        for phase, ds in datasets.items():
+            if ds["mode"] == "GT":
+                raise ConfigError(f"datasets.{phase}.mode: testing needs LQGT or LQ, not GT")
+        return
+    deg = opt["degradation"]
+    if deg["ksize"] != setting["kernel_size"]:
+        raise ConfigError(
+            f"degradation.ksize: {deg['ksize']} differs from network_G.setting.kernel_size {setting['kernel_size']}"
+        )
+    if not deg["random_kernel"]:
+        raise ConfigError("degradation.random_kernel: DCLS trains on random kernels; false is not supported")
+    if deg["sig_min"] <= 0 or deg["sig_max"] < deg["sig_min"]:
+        raise ConfigError(f"degradation.sig_min/sig_max: invalid range [{deg['sig_min']}, {deg['sig_max']}]")
+    if "train" not in datasets:
+        raise ConfigError("datasets.train: required for training")
+    for phase in datasets:
+        if phase not in ("train", "val"):
+            raise ConfigError(f"datasets.{phase}: training uses only the train and val phases")
+    train_ds = datasets["train"]
+    if train_ds["mode"] != "GT":
+        raise ConfigError("datasets.train.mode: must be GT (training pairs are synthesised on the fly)")
+    if train_ds["GT_size"] is None:
+        raise ConfigError("datasets.train.GT_size: required for training (HR patch size)")
+    if train_ds["GT_size"] % scale:
+        raise ConfigError(f"datasets.train.GT_size: {train_ds['GT_size']} is not a multiple of scale {scale}")
+    if "val" in datasets and datasets["val"]["mode"] != "LQGT":
+        raise ConfigError("datasets.val.mode: must be LQGT (validation needs LR and GT)")
+    tr = opt["train"]
+    if tr["lr_scheme"] == "CosineAnnealingLR_Restart" and not tr["T_period"]:
+        raise ConfigError("train.T_period: required by lr_scheme CosineAnnealingLR_Restart")
+    restarts, weights = tr["restarts"] or [], tr["restart_weights"] or []
+    if len(restarts) != len(weights):
+        raise ConfigError("train.restart_weights: needs one weight per entry of train.restarts")
+    if tr["lr_scheme"] == "CosineAnnealingLR_Restart" and len(tr["T_period"]) < len(restarts) + 1:
+        raise ConfigError("train.T_period: needs one period per restart plus the first")
+    for key in ("niter", "val_freq"):
+        if tr[key] <= 0:
+            raise ConfigError(f"train.{key}: must be positive")
+    for key in ("print_freq", "save_checkpoint_freq"):
+        if opt["logger"][key] <= 0:
+            raise ConfigError(f"logger.{key}: must be positive")
+    guard = tr["collapse_guard"]
+    if not 0 < guard["lr_factor"] <= 1:
+        raise ConfigError("train.collapse_guard.lr_factor: must be in (0, 1]")
+    if guard["psnr_margin"] < 0:
+        raise ConfigError("train.collapse_guard.psnr_margin: must be >= 0")
+
+
+def _derive(opt: dict[str, Any], is_train: bool) -> None:
+    """Fill the keys the original computes: dataset phase/scale, network upscale, experiment paths."""
+    scale = opt["scale"]
+    opt["network_G"]["setting"]["upscale"] = scale
+    for phase, ds in opt["datasets"].items():
+        ds["phase"] = "train" if phase == "train" else "val" if phase == "val" else "test"
+        ds["scale"] = scale
+    paths = opt["path"]
+    root = Path(paths["root"] or os.getcwd()).resolve()
+    paths["root"] = str(root)
+    name = opt["name"]
+    if is_train:
+        exp = Path(paths["experiments_root"] or root / "experiments" / name)
+        paths["experiments_root"] = str(exp)
+        for key, sub in (("models", "models"), ("training_state", "training_state"), ("log", ""),
+                         ("val_images", "val_images")):
+            paths[key] = paths[key] or str(exp / sub)
+    else:
+        res = Path(paths["results_root"] or root / "results" / name)
+        paths["results_root"] = str(res)
+        paths["log"] = paths["log"] or str(res)
+    if opt["crop_border"] is None:
+        opt["crop_border"] = scale
+
+
+def _check_paths(opt: dict[str, Any], is_train: bool) -> None:
+    """Every data root the options need must exist: a missing one names its key and path."""
+    needed = {"GT": ("dataroot_GT",), "LQGT": ("dataroot_LQ", "dataroot_GT"), "LQ": ("dataroot_LQ",)}
+    for phase, ds in opt["datasets"].items():
+        for key in needed[ds["mode"]]:
+            where = f"datasets.{phase}.{key}"
+            value = ds[key]
+            if value is None:
+                raise ConfigError(f"{where}: required by mode {ds['mode']}")
+            if not Path(value).exists():
+                raise ConfigError(f"{where}: data path not found: {value}")
+    for key in ("pretrain_model_G", "resume_state"):
+        value = opt["path"][key]
+        if value is not None and not Path(value).is_file():
+            raise ConfigError(f"path.{key}: file not found: {value}")
+
+
+def load_options(
+    path: str | os.PathLike, is_train: bool, overrides: Iterable[str] = (), check_paths: bool = True
+) -> tuple[dict[str, Any], list[str]]:
+    """Read, override and validate an options file; return (options, ignored legacy keys)."""
+    raw = apply_overrides(read_yaml(path), overrides)
+    return validate(raw, is_train, check_paths=check_paths)
+
+
+def dump_options(opt: Mapping[str, Any], path: str | os.PathLike, header: str = "") -> None:
+    """Write the complete options as YAML (atomically); the file validates and reruns as it is."""
+    text = yaml.safe_dump(_plain(opt), sort_keys=False, default_flow_style=None)
+    prefix = "".join(f"# {line}\n" for line in header.splitlines())
+    atomic_write_bytes(path, (prefix + text).encode("utf-8"))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj

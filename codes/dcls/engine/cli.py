@@ -1,0 +1,113 @@
+"""Command lines of ``codes/train.py`` and ``codes/test.py``: argument parsing and one-line user errors.
+
+User errors (bad options, missing data, unusable checkpoints, unreadable images) print ``error: ...`` on
+one line and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..config import ConfigError, load_options
+from ..utils.image_io import ImageReadError
+from ..utils.logger import setup_logger, timestamp
+from .checkpoint import CheckpointError
+from .distributed import barrier, cleanup, init_distributed, pick_device
+from .experiment import prepare_experiment, resolve_resume, write_options
+from .tester import run_tests
+from .trainer import Trainer
+
+USER_ERRORS = (ConfigError, CheckpointError, ImageReadError)
+EXIT_USER_ERROR = 2
+
+logger = logging.getLogger("dcls")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-opt", "--opt", required=True, metavar="FILE", help="options YAML file")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available, else cpu")
+    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override options, e.g. --set train.niter=1000 datasets.train.batch_size=16")
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="train.py", description="Train DCLS from an options file.")
+    _common(p)
+    p.add_argument("--launcher", choices=("none", "pytorch"), default="none",
+                   help="pytorch: one process per device under torchrun / torch.distributed.launch")
+    p.add_argument("--auto_resume", "--auto-resume", action="store_true",
+                   help="resume from the newest usable training state of this experiment, if any")
+    p.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def test_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="test.py", description="Evaluate a DCLS model on the test sets of an options file.")
+    _common(p)
+    p.add_argument("--ensemble", action="store_true", help="average the 8 flips/rotations (x8 self-ensemble)")
+    return p
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run ``main``; a user error becomes one line on stderr and exit status 2."""
+    try:
+        return main(args)
+    except USER_ERRORS as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _train(args: argparse.Namespace) -> int:
+    opt, ignored = load_options(args.opt, is_train=True, overrides=args.overrides)
+    if args.device:
+        opt["device"] = args.device
+    dist = init_distributed(args.launcher, opt["device"], opt["gpu_ids"], args.local_rank)
+    try:
+        resume = resolve_resume(opt, args.auto_resume)
+        prepare_experiment(opt, resume, dist.rank)
+        barrier()
+        if ignored:
+            logger.info("ignored options the original used but DCLS does not: %s", ", ".join(ignored))
+        if resume is not None:
+            logger.info("resuming from %s", resume)
+        trainer = Trainer(opt, dist, resume)
+        if dist.is_main:
+            header = f"options of this run, from {Path(args.opt).resolve()}"
+            if args.overrides:
+                header += "\nwith --set " + " ".join(args.overrides)
+            write_options(opt, resumed=resume is not None, header=header)
+        trainer.fit()
+    finally:
+        cleanup()
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    opt, ignored = load_options(args.opt, is_train=False, overrides=args.overrides)
+    device = pick_device(args.device or opt["device"], opt["gpu_ids"])
+    results = Path(opt["path"]["results_root"])
+    results.mkdir(parents=True, exist_ok=True)
+    setup_logger(results / f"test_{opt['name']}_{timestamp()}.log")
+    if ignored:
+        logger.info("ignored options the original used but DCLS does not: %s", ", ".join(ignored))
+    run_tests(opt, device, ensemble=args.ensemble)
+    logger.info("results written to %s", results)
+    return 0
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """``python codes/train.py -opt F [--launcher none|pytorch] [--auto_resume] [--device D] [--set k=v ...]``."""
+    return run_guarded(_train, train_parser().parse_args(argv))
+
+
+def test_main(argv: Sequence[str] | None = None) -> int:
+    """``python codes/test.py -opt F [--ensemble] [--device D] [--set k=v ...]``."""
+    return run_guarded(_test, test_parser().parse_args(argv))

@@ -1,0 +1,150 @@
+"""Device choice and torch.distributed helpers in one place: rank, world size, barrier, reductions.
+
+Launch with ``torchrun --nproc_per_node=N`` (sets ``LOCAL_RANK``) or ``python -m torch.distributed.launch``
+(passes ``--local-rank=N`` or, before PyTorch 2.0, ``--local_rank=N``); the process group is initialised
+from the environment (``env://``) with NCCL on CUDA and Gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+
+from ..config import ConfigError
+
+logger = logging.getLogger("dcls")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process runs: its global rank, the number of processes and its device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1 or dist.is_available() and dist.is_initialized()
+
+
+def local_rank(cli_value: int | None = None) -> int:
+    """``LOCAL_RANK`` from the environment (torchrun), else ``--local_rank``/``--local-rank``, else 0."""
+    env = os.environ.get("LOCAL_RANK")
+    if env is not None:
+        return int(env)
+    return int(cli_value) if cli_value is not None else 0
+
+
+def pick_device(requested: str | None, gpu_ids: Sequence[int] | None = None, index: int | None = None) -> torch.device:
+    """The training device: ``requested`` (cpu/cuda) or CUDA when available, else CPU.
+
+    ``gpu_ids`` of the original option files picks the CUDA device of a single-process run and is
+    ignored on a machine without CUDA; ``index`` (the local rank) wins in distributed runs.
+    """
+    kind = requested or ("cuda" if torch.cuda.is_available() else "cpu")
+    if kind == "cpu":
+        if gpu_ids:
+            logger.info("gpu_ids %s ignored: running on CPU", list(gpu_ids))
+        return torch.device("cpu")
+    if kind != "cuda":
+        raise ConfigError(f"device: '{kind}' is not one of cpu, cuda")
+    if not torch.cuda.is_available():
+        raise ConfigError("device: cuda requested but CUDA is not available (use --device cpu)")
+    count = torch.cuda.device_count()
+    if index is None:
+        index = gpu_ids[0] if gpu_ids else 0
+        if index >= count:
+            logger.warning("gpu_ids %s: only %d CUDA device(s) visible; using cuda:0", list(gpu_ids or []), count)
+            index = 0
+        if gpu_ids and len(gpu_ids) > 1:
+            logger.info("single-process run uses cuda:%d only; use torchrun for several GPUs", index)
+    return torch.device("cuda", index % count)
+
+
+def init_distributed(launcher: str, requested_device: str | None, gpu_ids: Sequence[int] | None,
+                     cli_local_rank: int | None = None) -> DistInfo:
+    """Set up this process: a plain single-device run (``launcher='none'``) or one rank of an env:// group."""
+    if launcher == "none":
+        return DistInfo(0, 1, 0, pick_device(requested_device, gpu_ids))
+    if launcher != "pytorch":
+        raise ConfigError(f"--launcher: '{launcher}' is not one of none, pytorch")
+    missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+    if missing:
+        raise ConfigError(
+            f"--launcher pytorch: environment lacks {', '.join(missing)}; start with torchrun --nproc_per_node=N"
+        )
+    lrank = local_rank(cli_local_rank)
+    device = pick_device(requested_device, gpu_ids, index=lrank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, init_method="env://")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), lrank, device)
+
+
+def is_dist() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def get_rank() -> int:
+    return dist.get_rank() if is_dist() else 0
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if is_dist() else 1
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if is_dist():
+        dist.barrier()
+
+
+def master_only(func: F) -> F:
+    """Run ``func`` on rank 0 only; other ranks get ``None``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs) if get_rank() == 0 else None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` over ranks (the same tensor when not distributed)."""
+    if not is_dist():
+        return values
+    out = values.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / dist.get_world_size()
+
+
+def broadcast_floats(values: Sequence[float], device: torch.device, src: int = 0) -> list[float]:
+    """Rank ``src``'s ``values`` on every rank, so all ranks take the same decision."""
+    if not is_dist():
+        return list(values)
+    t = torch.tensor(list(values), dtype=torch.float64, device=device)
+    dist.broadcast(t, src=src)
+    return t.tolist()
+
+
+def cleanup() -> None:
+    """Tear the process group down at the end of a run."""
+    if is_dist():
+        dist.destroy_process_group()

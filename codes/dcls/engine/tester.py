@@ -1,0 +1,80 @@
+"""Evaluation of a trained model on the test sets of an options file (what ``codes/test.py`` runs).
+
+For every set: SR images and estimated-kernel pictures in ``results/<name>/<set>/``, per-image and
+average PSNR/SSIM (RGB and Y, border ``crop_border``) in the log, ``<set>.csv`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import ConfigError
+from ..data import build_dataloader, build_dataset
+from ..inference.predictor import InferenceSettings, SuperResolver
+from ..utils.image_io import atomic_write_bytes
+from . import checkpoint as ckpt
+from .evaluation import METRICS, average, evaluate
+from .trainer import build_network
+
+logger = logging.getLogger("dcls")
+
+
+def load_model(opt: dict[str, Any]) -> torch.nn.Module:
+    """The network of the options with ``path.pretrain_model_G`` loaded (scale/setting checked)."""
+    model = build_network(opt)
+    paths = opt["path"]
+    report = ckpt.load_network(model, paths["pretrain_model_G"], strict=paths["strict_load"])
+    logger.info("loaded %s%s", paths["pretrain_model_G"], "" if report.clean else " (non-strict)")
+    return model.eval()
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], avg: dict[str, float]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["image", *METRICS])
+    for row in [*rows, {"name": "average", **avg}]:
+        writer.writerow([row["name"], *(f"{row[k]:.6f}" if k in row else "" for k in METRICS)])
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+
+
+def _format(row: dict[str, Any]) -> str:
+    parts = [f"{k.upper()}: {row[k]:.6f}" for k in METRICS if k in row]
+    return "; ".join(parts)
+
+
+def run_tests(opt: dict[str, Any], device: torch.device, ensemble: bool = False) -> dict[str, Any]:
+    """Evaluate every test set; return (and write) the per-set results."""
+    results_root = Path(opt["path"]["results_root"])
+    model = load_model(opt)
+    resolver = SuperResolver(model, opt["scale"], InferenceSettings(ensemble=ensemble, kernel_crop=0), device)
+    suffix = opt["suffix"] or ""
+    summary: dict[str, Any] = {
+        "name": opt["name"], "scale": opt["scale"], "crop_border": opt["crop_border"], "ensemble": ensemble,
+        "checkpoint": opt["path"]["pretrain_model_G"], "sets": {},
+    }
+    for phase, ds_opt in sorted(opt["datasets"].items()):
+        try:
+            loader = build_dataloader(build_dataset(ds_opt), ds_opt)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            raise ConfigError(f"datasets.{phase}: {exc}") from None
+        set_name = ds_opt["name"]
+        logger.info("Testing [%s] (%d images)...", set_name, len(loader.dataset))
+        rows = evaluate(resolver, loader, opt["crop_border"], save_dir=results_root / set_name, suffix=suffix,
+                        desc=set_name)
+        for row in rows:
+            logger.info("img: %-20s %s", row["name"], _format(row) or "(no GT)")
+        avg = average(rows)
+        if avg:
+            logger.info("---- Average for %s: %s", set_name, _format(avg))
+            write_csv(results_root / f"{set_name}.csv", rows, avg)
+        summary["sets"][set_name] = {"images": rows, "average": avg}
+    text = json.dumps(summary, indent=2)
+    atomic_write_bytes(results_root / "metrics.json", text.encode("utf-8"))
+    return summary

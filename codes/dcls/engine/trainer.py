@@ -1,0 +1,372 @@
+"""DCLS training, readable top to bottom in :meth:`Trainer.fit`:
+data -> synthesis -> forward -> losses -> backward -> step -> schedulers -> log -> validate -> checkpoint.
+
+Randomness is keyed, not streamed: the kernels of iteration ``i`` on rank ``r`` come from a numpy
+Generator seeded with (seed, r, i), and every training crop from its own (seed, epoch, position) seed
+(:mod:`.data_stream`). With the optimizer, schedulers, counters and RNG states in every checkpoint, a run
+killed at any point and resumed ends with bit-identical weights on the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from .. import archs  # noqa: F401  (registers the architectures)
+from ..config import ConfigError
+from ..data import build_dataloader, build_dataset
+from ..degradation.synthesis import Degradation, DegradedBatch
+from ..inference.kernel_vis import kernel_grid
+from ..losses import CorrectionLoss, build_pixel_loss
+from ..registry import ARCH_REGISTRY
+from . import checkpoint as ckpt
+from .data_stream import build_train_loader
+from .distributed import DistInfo, all_reduce_mean, barrier, broadcast_floats
+from .evaluation import average, evaluate
+from .guard import CollapseGuard
+from .schedulers import apply_warmup, build_scheduler
+
+logger = logging.getLogger("dcls")
+
+
+def build_network(opt: dict[str, Any]) -> nn.Module:
+    """The network of ``network_G`` (registry name ``which_model_G``, keyword arguments ``setting``)."""
+    net = opt["network_G"]
+    try:
+        return ARCH_REGISTRY.build(net["which_model_G"], **net["setting"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"network_G: cannot build {net['which_model_G']} ({exc})") from None
+
+
+def build_optimizer(model: nn.Module, train_opt: dict[str, Any]) -> torch.optim.Adam:
+    """Adam with two parameter groups as the original: Restorer at ``lr_G``, Estimator at ``lr_E``."""
+    restorer, estimator = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if name.startswith("Restorer."):
+            restorer.append(param)
+        elif name.startswith("Estimator."):
+            estimator.append(param)
+        else:
+            logger.warning("parameter %s is in neither Restorer nor Estimator: not optimised", name)
+    return torch.optim.Adam(
+        [{"params": restorer, "lr": train_opt["lr_G"]}, {"params": estimator, "lr": train_opt["lr_E"]}],
+        weight_decay=train_opt["weight_decay_G"],
+        betas=(train_opt["beta1"], train_opt["beta2"]),
+    )
+
+
+def build_degradation(opt: dict[str, Any]) -> Degradation:
+    deg = opt["degradation"]
+    return Degradation(
+        opt["scale"], kernel_size=deg["ksize"], sig_min=deg["sig_min"], sig_max=deg["sig_max"],
+        rate_iso=deg["rate_iso"], random_disturb=deg["random_disturb"], noise=deg["noise"],
+        noise_high=deg["noise_high"],
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy's global RNG and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Owns the model, optimizer, schedulers, data and counters of one training run (one rank)."""
+
+    def __init__(self, opt: dict[str, Any], dist: DistInfo, resume: Path | None = None) -> None:
+        self.opt, self.dist, self.device = opt, dist, dist.device
+        tr = opt["train"]
+        self.niter, self.warmup_iter = tr["niter"], tr["warmup_iter"]
+        self.val_freq, self.pixel_weight = tr["val_freq"], tr["pixel_weight"]
+        self.print_freq = opt["logger"]["print_freq"]
+        self.save_freq = opt["logger"]["save_checkpoint_freq"]
+        self.scale = opt["scale"]
+        self.iteration = self.epoch = self.batch_in_epoch = 0
+        self.best_psnr, self.best_iter = -math.inf, 0
+        self.last_saved = -1
+        self.state = self._load_resume(resume)
+        self.seed = self._choose_seed()
+
+        seed_everything(self.seed)  # identical initial weights on every rank
+        self.model = build_network(opt).to(self.device)
+        self._load_weights(resume)
+        self.optimizer = build_optimizer(self.model, tr)
+        self.schedulers = [build_scheduler(self.optimizer, tr)]
+        self.pixel_loss = build_pixel_loss(tr["pixel_criterion"]).to(self.device)
+        self.kernel_loss = CorrectionLoss(scale=self.scale, eps=1e-20).to(self.device)
+        self.degradation = build_degradation(opt)
+        self.train_loader, self.sampler = self._build_train_loader()
+        self.has_val = "val" in opt["datasets"]
+        self.val_loader = self._build_val_loader()  # rank 0 only
+        self.net: nn.Module = self.model
+        if dist.distributed:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=device_ids)
+        seed_everything(self.seed + dist.rank)
+        if self.state is not None:
+            self._restore_state(self.state)
+        guard = tr["collapse_guard"]
+        self.guard = CollapseGuard(self.model, self.optimizer, self.schedulers, **guard)
+        self.guard.remember(self.iteration)
+        self.tb = self._open_tensorboard(resumed=self.state is not None)
+        self.last_kernels: tuple[torch.Tensor, ...] | None = None
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self) -> dict[str, Any]:
+        """Train until ``train.niter`` iterations; return a summary of the run."""
+        self._log_start()
+        bar = tqdm(total=self.niter, initial=self.iteration, desc=self.opt["name"], unit="it",
+                   dynamic_ncols=True, disable=not self.dist.is_main)
+        start = time.time()
+        for batch in self.batches():                  # data (resumable, per-sample seeded)
+            self.iteration += 1
+            losses = self.train_step(batch)           # synthesis, forward, losses, backward, step
+            self.update_learning_rate()               # schedulers (+ warm-up)
+            self.log(losses, bar)
+            if self.has_val and self.iteration % self.val_freq == 0:
+                self.validate()
+            if self.iteration % self.save_freq == 0:
+                self.save_checkpoint()
+            bar.update(1)
+            if self.iteration >= self.niter:
+                break
+        bar.close()
+        return self.finish(time.time() - start)
+
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """Training batches from the current (epoch, batch) position onwards, epoch after epoch."""
+        while self.iteration < self.niter:
+            self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
+            for batch in self.train_loader:
+                self.batch_in_epoch += 1
+                yield batch
+                if self.iteration >= self.niter:
+                    return
+            self.epoch += 1
+            self.batch_in_epoch = 0
+
+    def synthesize(self, hr: torch.Tensor) -> DegradedBatch:
+        """LR inputs from HR crops on the training device; kernels keyed by (seed, rank, iteration)."""
+        rng = np.random.default_rng([self.seed, self.dist.rank, self.iteration])
+        return self.degradation(hr, rng)
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float] | None:
+        """One optimisation step; ``None`` when the collapse guard rejected a non-finite loss."""
+        hr = batch["GT"].to(self.device, non_blocking=True)
+        deg = self.synthesize(hr)
+        sr, kernel = self.net(deg.lr_img)  # the Restorer receives kernel.detach() inside DCLS.forward
+        l_pix = self.pixel_weight * self.pixel_loss(sr, hr)
+        l_ker, k_correct = self.kernel_loss(kernel, deg.lr_blured, deg.lr)
+        values = all_reduce_mean(torch.stack([l_pix.detach(), l_ker.detach()]).float())
+        if not self.guard.loss_ok(values):
+            self.guard.recover(self.iteration, f"non-finite loss (l_pix {values[0]:.4g}, l_ker {values[1]:.4g})")
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        (l_pix + l_ker).backward()
+        self.optimizer.step()
+        self.last_kernels = (kernel[0, 0].detach(), k_correct[0, 0].detach(), deg.kernels[0].detach())
+        l_pix_v, l_ker_v = values.tolist()
+        return {"l_pix": l_pix_v, "l_ker": l_ker_v}
+
+    def update_learning_rate(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.step()
+        apply_warmup(self.optimizer, self.iteration, self.warmup_iter)
+
+    def log(self, losses: dict[str, float] | None, bar: tqdm) -> None:
+        if self.iteration % self.print_freq or not self.dist.is_main:
+            return
+        lrs = [g["lr"] for g in self.optimizer.param_groups]
+        if losses is None:
+            bar.set_postfix_str("collapse guard: step skipped")
+            return
+        text = " ".join(f"{k}: {v:.4e}" for k, v in losses.items())
+        logger.info("<epoch:%3d, iter:%8d, lr:%.3e> %s", self.epoch, self.iteration, lrs[0], text)
+        bar.set_postfix(losses, refresh=False)
+        if self.tb is not None:
+            for k, v in losses.items():
+                self.tb.add_scalar(f"train/{k}", v, self.iteration)
+            self.tb.add_scalar("train/lr_G", lrs[0], self.iteration)
+            self.tb.add_scalar("train/lr_E", lrs[1], self.iteration)
+
+    def validate(self) -> float:
+        """PSNR-Y (crop = scale) on the val set by rank 0; every rank applies the same guard decision."""
+        psnr = math.nan
+        if self.dist.is_main:
+            psnr = self._evaluate_val()
+        psnr = broadcast_floats([psnr], self.device)[0]
+        if not self.guard.psnr_ok(psnr, self.best_psnr):
+            self.guard.recover(self.iteration, f"validation PSNR {psnr:.2f} dB, best {self.best_psnr:.2f} dB")
+        elif psnr > self.best_psnr:
+            self.best_psnr, self.best_iter = psnr, self.iteration
+        logger.info("# Validation # PSNR: %.6f, Best PSNR: %.6f | Iter: %d", psnr, self.best_psnr, self.best_iter)
+        if self.tb is not None:
+            self.tb.add_scalar("val/psnr_y", psnr, self.iteration)
+        return psnr
+
+    def save_checkpoint(self) -> None:
+        """Weights then training state (rank 0, atomically); the saved state becomes the last good one."""
+        if self.dist.is_main:
+            ckpt.save_network(self.model, ckpt.model_path_for(self.opt["path"]["models"], self.iteration))
+            ckpt.save_training_state(
+                ckpt.state_path_for(self.opt["path"]["training_state"], self.iteration), self._state_dict()
+            )
+            logger.info("saved checkpoint of iter %d", self.iteration)
+        barrier()
+        self.guard.remember(self.iteration)
+        self.last_saved = self.iteration
+
+    def finish(self, seconds: float) -> dict[str, Any]:
+        if self.last_saved != self.iteration:
+            self.save_checkpoint()
+        if self.dist.is_main:
+            ckpt.save_network(self.model, Path(self.opt["path"]["models"]) / "latest_G.pth")
+            logger.info("finished at iter %d in %.1f s; best PSNR-Y %.4f dB at iter %d; collapse-guard events: %d",
+                        self.iteration, seconds, self.best_psnr, self.best_iter, self.guard.events)
+        if self.tb is not None:
+            self.tb.close()
+        barrier()
+        return {"iteration": self.iteration, "best_psnr": self.best_psnr, "best_iter": self.best_iter,
+                "guard_events": self.guard.events, "seconds": seconds}
+
+    # ----------------------------------------------------------------- helpers
+    def _predict(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(lr.to(self.device))
+
+    def _evaluate_val(self) -> float:
+        self.model.eval()
+        save_dir = Path(self.opt["path"]["val_images"]) / str(self.iteration)
+        first: dict[str, Any] = {}
+
+        def predict(lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            sr, kernel = self._predict(lr)
+            if not first:
+                first.update(lr=lr[0], sr=sr[0].cpu())
+            return sr, kernel
+
+        with torch.no_grad():
+            rows = evaluate(predict, self.val_loader, self.scale, full_metrics=False, save_dir=save_dir)
+        self.model.train()
+        if self.tb is not None and first:
+            self._tb_images(first)
+        return average(rows)["psnr_y"] if rows else math.nan
+
+    def _tb_images(self, first: dict[str, Any]) -> None:
+        gt = next(iter(self.val_loader))["GT"][0]
+        self.tb.add_image("val/LR", first["lr"].clamp(0, 1), self.iteration)
+        self.tb.add_image("val/SR", first["sr"].clamp(0, 1), self.iteration)
+        self.tb.add_image("val/GT", gt, self.iteration)
+        if self.last_kernels is not None:
+            grid = kernel_grid([[k.cpu()] for k in self.last_kernels], row_labels=["estimated", "LR target", "HR true"])
+            self.tb.add_image("train/kernels", grid[:, :, ::-1].copy(), self.iteration, dataformats="HWC")
+
+    def _state_dict(self) -> dict[str, Any]:
+        setting = self.opt["network_G"]["setting"]
+        return {
+            "iter": self.iteration,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "optimizers": [self.optimizer.state_dict()],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "rng": ckpt.capture_rng_state(),
+            "seed": self.seed,
+            "best_psnr": self.best_psnr,
+            "best_iter": self.best_iter,
+            "guard_events": self.guard.events,
+            "network": {"scale": self.scale, "kernel_size": setting["kernel_size"], "nf": setting["nf"]},
+        }
+
+    def _load_resume(self, resume: Path | None) -> dict[str, Any] | None:
+        if resume is None:
+            return None
+        state = ckpt.load_training_state(resume)
+        net = state.get("network", {})
+        setting = self.opt["network_G"]["setting"]
+        for key, ours in (("scale", self.scale), ("kernel_size", setting["kernel_size"]), ("nf", setting["nf"])):
+            if key in net and net[key] != ours:
+                raise ckpt.CheckpointError(f"{resume}: state is for {key} {net[key]}, the options say {ours}")
+        return state
+
+    def _choose_seed(self) -> int:
+        configured = self.opt["train"]["manual_seed"]
+        if self.state is not None and "seed" in self.state:
+            if configured is not None and configured != self.state["seed"]:
+                logger.warning("manual_seed %s ignored: resuming a run seeded with %s", configured, self.state["seed"])
+            return int(self.state["seed"])
+        if configured is not None:
+            return int(configured)
+        seed = random.SystemRandom().randrange(2**31) if self.dist.is_main else 0
+        seed = int(broadcast_floats([seed], self.device)[0])
+        self.opt["train"]["manual_seed"] = seed
+        return seed
+
+    def _load_weights(self, resume: Path | None) -> None:
+        paths = self.opt["path"]
+        if resume is not None:
+            weights = ckpt.model_path_for(paths["models"], int(self.state["iter"]))
+            ckpt.load_network(self.model, weights, strict=True)
+        elif paths["pretrain_model_G"]:
+            report = ckpt.load_network(self.model, paths["pretrain_model_G"], strict=paths["strict_load"])
+            logger.info("loaded pretrained weights %s%s", paths["pretrain_model_G"],
+                        "" if report.clean else " (non-strict)")
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizers"][0])
+        for scheduler, sd in zip(self.schedulers, state["schedulers"]):
+            scheduler.load_state_dict(sd)
+        self.iteration, self.epoch = int(state["iter"]), int(state["epoch"])
+        self.batch_in_epoch = int(state.get("batch_in_epoch", 0))
+        self.best_psnr = float(state.get("best_psnr", -math.inf))
+        self.best_iter = int(state.get("best_iter", 0))
+        self.last_saved = self.iteration
+        if "rng" in state and self.dist.is_main:
+            ckpt.restore_rng_state(state["rng"])
+
+    def _build_train_loader(self) -> tuple[Any, Any]:
+        ds_opt = self.opt["datasets"]["train"]
+        try:
+            return build_train_loader(ds_opt, self.seed, self.dist.rank, self.dist.world_size,
+                                      pin_memory=self.device.type == "cuda")
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            raise ConfigError(f"datasets.train: {exc}") from None
+
+    def _build_val_loader(self) -> Any:
+        ds_opt = self.opt["datasets"].get("val")
+        if ds_opt is None or not self.dist.is_main:
+            return None
+        try:
+            return build_dataloader(build_dataset(ds_opt), ds_opt, seed=self.seed)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            raise ConfigError(f"datasets.val: {exc}") from None
+
+    def _open_tensorboard(self, resumed: bool) -> Any:
+        if not (self.opt["use_tb_logger"] and self.dist.is_main):
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        log_dir = Path(self.opt["path"]["experiments_root"]) / "tb_logger"
+        return SummaryWriter(log_dir=str(log_dir), purge_step=self.iteration + 1 if resumed else None)
+
+    def _log_start(self) -> None:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        logger.info("network %s: %s parameters; device %s, %d process(es); seed %d",
+                    self.opt["network_G"]["which_model_G"], f"{n_params:,d}", self.device,
+                    self.dist.world_size, self.seed)
+        logger.info("training set: %d images, %d batches of %d per epoch per rank; niter %d",
+                    self.sampler.size, self.sampler.batches_per_epoch, self.sampler.batch_size, self.niter)
+        if self.iteration:
+            logger.info("resuming from epoch %d, iter %d", self.epoch, self.iteration)
