@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The checks that need a CUDA GPU, in one go: the GPU-marked tests, the benchmarks on CUDA, and a short
+# demo training run on the GPU. Run from anywhere in an environment that has the requirements installed
+# (the package itself need not be installed). Output directory: $1 (default: results/gpu_checks).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT_DIR="$(mkdir -p "${1:-$ROOT/results/gpu_checks}" && cd "${1:-$ROOT/results/gpu_checks}" && pwd)"
+export PYTHONPATH="$ROOT/codes${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+PY="${PYTHON:-python3}"
+cd "$ROOT"
+status=0
+run() { echo; echo "==> $*"; "$@" || { echo "FAILED ($?): $*"; status=1; }; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+
+run "$PY" -m pytest -q -m gpu -p no:cacheprovider
+for bench in bench_core bench_train bench_data; do
+    run bash -o pipefail -c "'$PY' benchmarks/$bench.py 2>&1 | tee '$OUT_DIR/$bench.txt'"
+done
+
+# The demo's training on the GPU: data, training, test, tiled inference (the demo itself makes a venv).
+work="$OUT_DIR/demo"
+mkdir -p "$work"
+run "$PY" scripts/prepare_demo_data.py
+start=$(date +%s)
+run "$PY" codes/train.py -opt options/demo/train_demo_x4.yml --device cuda --set use_tb_logger=false \
+    "path.experiments_root=$work/experiment"
+echo "demo training on the GPU took $(($(date +%s) - start)) s"
+run "$PY" codes/test.py -opt options/demo/test_demo_x4.yml --device cuda \
+    --set "path.pretrain_model_G=$work/experiment/models/latest_G.pth" "path.results_root=$work/results"
+run "$PY" scripts/demo_summary.py --metrics "$work/results/metrics.json" --set demo_Gaussian8 \
+    --lr_dir demo_data/test/Gaussian8/LRblur/x4 --hr_dir demo_data/test/Gaussian8/HR/x4
+run "$PY" codes/inference.py -opt options/demo/test_demo_x4.yml --checkpoint "$work/experiment/models/latest_G.pth" \
+    --device cuda --input demo_data/test/HR --output "$work/inference" --tile 128 --tile_overlap 16 --save_kernel
+exit "$status"
