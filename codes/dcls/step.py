@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -10,16 +11,19 @@ import torch.nn as nn
 from .degradation.synthesis import DegradedBatch
 from .losses import CorrectionLoss
 
+PARAMETER_GROUPS = ("Restorer", "Estimator")
+
 
 @dataclass
 class StepOutput:
-    """Losses (with graph) and outputs of one forward pass."""
+    """Losses (with graph) and outputs of one forward pass; ``applied`` is False when the step was refused."""
 
     l_pix: torch.Tensor
     l_ker: torch.Tensor
     sr: torch.Tensor
     kernel: torch.Tensor
     k_correct: torch.Tensor
+    applied: bool = True
 
     @property
     def total(self) -> torch.Tensor:
@@ -29,21 +33,37 @@ class StepOutput:
 def build_optimizer(
     model: nn.Module, lr_G: float, lr_E: float, betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0.0
 ) -> torch.optim.Adam:
-    """Adam with two parameter groups: Restorer at ``lr_G`` (group 0), Estimator at ``lr_E`` (group 1)."""
-    restorer = [p for n, p in model.named_parameters() if p.requires_grad and "Restorer" in n]
-    estimator = [p for n, p in model.named_parameters() if p.requires_grad and "Estimator" in n]
+    """Adam with two parameter groups: Restorer at ``lr_G`` (group 0), Estimator at ``lr_E`` (group 1).
+
+    A trainable parameter outside both submodules is a ValueError (it would silently never be optimised).
+    """
+    groups: dict[str, list[nn.Parameter]] = {name: [] for name in PARAMETER_GROUPS}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        owner = [g for g in PARAMETER_GROUPS if g in name.split(".")]
+        if len(owner) != 1:
+            raise ValueError(f"parameter {name} is not in exactly one of {', '.join(PARAMETER_GROUPS)}")
+        groups[owner[0]].append(param)
     return torch.optim.Adam(
-        [{"params": restorer, "lr": lr_G}, {"params": estimator, "lr": lr_E}], betas=betas, weight_decay=weight_decay
+        [{"params": groups["Restorer"], "lr": lr_G}, {"params": groups["Estimator"], "lr": lr_E}],
+        betas=betas,
+        weight_decay=weight_decay,
     )
 
 
 def compute_losses(
-    model: nn.Module, hr: torch.Tensor, batch: DegradedBatch, pixel_loss: nn.Module, kernel_loss: CorrectionLoss
+    model: nn.Module,
+    hr: torch.Tensor,
+    batch: DegradedBatch,
+    pixel_loss: nn.Module,
+    kernel_loss: CorrectionLoss,
+    pixel_weight: float = 1.0,
 ) -> StepOutput:
-    """Forward the quantised LR input; pixel loss against HR, kernel loss against the reformulated kernel."""
+    """Forward the quantised LR input; weighted pixel loss against HR, kernel loss against the reformulated kernel."""
     sr, kernel = model(batch.lr_img)
     l_ker, k_correct = kernel_loss(kernel, batch.lr_blured, batch.lr)
-    return StepOutput(l_pix=pixel_loss(sr, hr), l_ker=l_ker, sr=sr, kernel=kernel, k_correct=k_correct)
+    return StepOutput(l_pix=pixel_weight * pixel_loss(sr, hr), l_ker=l_ker, sr=sr, kernel=kernel, k_correct=k_correct)
 
 
 def train_step(
@@ -54,10 +74,14 @@ def train_step(
     pixel_loss: nn.Module,
     kernel_loss: CorrectionLoss,
     pixel_weight: float = 1.0,
+    accept: Callable[[StepOutput], bool] | None = None,
 ) -> StepOutput:
-    """Zero grads, backpropagate ``pixel_weight * l_pix + l_ker``, take one optimiser step."""
-    out = compute_losses(model, hr, batch, pixel_loss, kernel_loss)
+    """Forward, then (unless ``accept`` refuses the losses) zero grads, backpropagate the total and step."""
+    out = compute_losses(model, hr, batch, pixel_loss, kernel_loss, pixel_weight)
+    if accept is not None and not accept(out):
+        out.applied = False
+        return out
     optimizer.zero_grad(set_to_none=True)
-    (pixel_weight * out.l_pix + out.l_ker).backward()
+    out.total.backward()
     optimizer.step()
     return out

@@ -30,6 +30,8 @@ from ..degradation.synthesis import Degradation, DegradedBatch
 from ..inference.kernel_vis import kernel_grid
 from ..losses import CorrectionLoss, build_pixel_loss
 from ..registry import ARCH_REGISTRY
+from ..step import StepOutput, build_optimizer
+from ..step import train_step as optimisation_step
 from . import checkpoint as ckpt
 from .data_stream import build_train_loader
 from .distributed import DistInfo, all_reduce_mean, barrier, broadcast_floats
@@ -49,26 +51,8 @@ def build_network(opt: dict[str, Any]) -> nn.Module:
         raise ConfigError(f"network_G: cannot build {net['which_model_G']} ({exc})") from None
 
 
-def build_optimizer(model: nn.Module, train_opt: dict[str, Any]) -> torch.optim.Adam:
-    """Adam with two parameter groups as the original: Restorer at ``lr_G``, Estimator at ``lr_E``."""
-    restorer, estimator = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if name.startswith("Restorer."):
-            restorer.append(param)
-        elif name.startswith("Estimator."):
-            estimator.append(param)
-        else:
-            logger.warning("parameter %s is in neither Restorer nor Estimator: not optimised", name)
-    return torch.optim.Adam(
-        [{"params": restorer, "lr": train_opt["lr_G"]}, {"params": estimator, "lr": train_opt["lr_E"]}],
-        weight_decay=train_opt["weight_decay_G"],
-        betas=(train_opt["beta1"], train_opt["beta2"]),
-    )
-
-
 def build_degradation(opt: dict[str, Any]) -> Degradation:
+    """The training degradation of the ``degradation`` options at the run's scale."""
     deg = opt["degradation"]
     return Degradation(
         opt["scale"], kernel_size=deg["ksize"], sig_min=deg["sig_min"], sig_max=deg["sig_max"],
@@ -104,7 +88,8 @@ class Trainer:
         seed_everything(self.seed)  # identical initial weights on every rank
         self.model = build_network(opt).to(self.device)
         self._load_weights(resume)
-        self.optimizer = build_optimizer(self.model, tr)
+        self.optimizer = build_optimizer(self.model, tr["lr_G"], tr["lr_E"], (tr["beta1"], tr["beta2"]),
+                                         tr["weight_decay_G"])
         self.schedulers = [build_scheduler(self.optimizer, tr)]
         self.pixel_loss = build_pixel_loss(tr["pixel_criterion"]).to(self.device)
         self.kernel_loss = CorrectionLoss(scale=self.scale, eps=1e-20).to(self.device)
@@ -121,6 +106,8 @@ class Trainer:
             self._restore_state(self.state)
         guard = tr["collapse_guard"]
         self.guard = CollapseGuard(self.model, self.optimizer, self.schedulers, **guard)
+        if self.state is not None:
+            self.guard.events = int(self.state.get("guard_events", 0))
         self.guard.remember(self.iteration)
         self.tb = self._open_tensorboard(resumed=self.state is not None)
         self.last_kernels: tuple[torch.Tensor, ...] | None = None
@@ -165,22 +152,24 @@ class Trainer:
         return self.degradation(hr, rng)
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float] | None:
-        """One optimisation step; ``None`` when the collapse guard rejected a non-finite loss."""
+        """One optimisation step (:func:`dcls.step.train_step`); ``None`` when the collapse guard refused it."""
         hr = batch["GT"].to(self.device, non_blocking=True)
         deg = self.synthesize(hr)
-        sr, kernel = self.net(deg.lr_img)  # the Restorer receives kernel.detach() inside DCLS.forward
-        l_pix = self.pixel_weight * self.pixel_loss(sr, hr)
-        l_ker, k_correct = self.kernel_loss(kernel, deg.lr_blured, deg.lr)
-        values = all_reduce_mean(torch.stack([l_pix.detach(), l_ker.detach()]).float())
-        if not self.guard.loss_ok(values):
-            self.guard.recover(self.iteration, f"non-finite loss (l_pix {values[0]:.4g}, l_ker {values[1]:.4g})")
+        values: list[torch.Tensor] = []
+
+        def accept(out: StepOutput) -> bool:
+            values.append(all_reduce_mean(torch.stack([out.l_pix.detach(), out.l_ker.detach()]).float()))
+            return self.guard.loss_ok(values[0])
+
+        # The Restorer receives kernel.detach() inside DCLS.forward.
+        out = optimisation_step(self.net, self.optimizer, hr, deg, self.pixel_loss, self.kernel_loss,
+                                self.pixel_weight, accept=accept)
+        l_pix, l_ker = values[0].tolist()
+        if not out.applied:
+            self.guard.recover(self.iteration, f"non-finite loss (l_pix {l_pix:.4g}, l_ker {l_ker:.4g})")
             return None
-        self.optimizer.zero_grad(set_to_none=True)
-        (l_pix + l_ker).backward()
-        self.optimizer.step()
-        self.last_kernels = (kernel[0, 0].detach(), k_correct[0, 0].detach(), deg.kernels[0].detach())
-        l_pix_v, l_ker_v = values.tolist()
-        return {"l_pix": l_pix_v, "l_ker": l_ker_v}
+        self.last_kernels = (out.kernel[0, 0].detach(), out.k_correct[0, 0].detach(), deg.kernels[0].detach())
+        return {"l_pix": l_pix, "l_ker": l_ker}
 
     def update_learning_rate(self) -> None:
         for scheduler in self.schedulers:
