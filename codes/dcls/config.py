@@ -360,6 +360,11 @@ def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
         raise ConfigError("datasets.train.GT_size: required for training (HR patch size)")
     if train_ds["GT_size"] % scale:
         raise ConfigError(f"datasets.train.GT_size: {train_ds['GT_size']} is not a multiple of scale {scale}")
+    if train_ds["GT_size"] // scale < setting["kernel_size"]:
+        raise ConfigError(
+            f"datasets.train.GT_size: {train_ds['GT_size']} gives LR patches of {train_ds['GT_size'] // scale} px, "
+            f"smaller than the kernel ({setting['kernel_size']}); use at least {scale * setting['kernel_size']}"
+        )
     if "val" in datasets and datasets["val"]["mode"] != "LQGT":
         raise ConfigError("datasets.val.mode: must be LQGT (validation needs LR and GT)")
     tr = opt["train"]
