@@ -222,14 +222,15 @@ def state_path_for(state_dir: str | os.PathLike, iteration: int) -> Path:
     return Path(state_dir) / f"{iteration}.state"
 
 
-def find_resume_state(state_dir: str | os.PathLike, models_dir: str | os.PathLike) -> Path | None:
-    """The newest training state that loads and whose weights file loads too; broken ones are skipped."""
+def find_resume_state(state_dir: str | os.PathLike, models_dir: str | os.PathLike) -> tuple[Path | None, list[str]]:
+    """The newest training state that loads and whose weights file loads too, and why newer ones were skipped."""
     folder = Path(state_dir)
     if not folder.is_dir():
-        return None
+        return None, []
     candidates = sorted(
         ((int(p.stem), p) for p in folder.glob("*.state") if p.stem.isdigit()), reverse=True
     )
+    skipped: list[str] = []
     for iteration, path in candidates:
         try:
             state = load_training_state(path)
@@ -237,7 +238,7 @@ def find_resume_state(state_dir: str | os.PathLike, models_dir: str | os.PathLik
                 raise CheckpointError(f"{path}: holds iteration {state['iter']}")
             read_state_dict(model_path_for(models_dir, iteration))
         except CheckpointError as exc:
-            logger.warning("skipping unusable checkpoint: %s", exc)
+            skipped.append(str(exc))
             continue
-        return path
-    return None
+        return path, skipped
+    return None, skipped

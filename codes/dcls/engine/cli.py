@@ -46,7 +46,8 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def test_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="test.py", description="Evaluate a DCLS model on the test sets of an options file.")
+    p = argparse.ArgumentParser(prog="test.py",
+                                description="Evaluate a DCLS model on the test sets of an options file.")
     _common(p)
     p.add_argument("--ensemble", action="store_true", help="average the 8 flips/rotations (x8 self-ensemble)")
     return p
@@ -71,9 +72,11 @@ def _train(args: argparse.Namespace) -> int:
         opt["device"] = args.device
     dist = init_distributed(args.launcher, opt["device"], opt["gpu_ids"], args.local_rank)
     try:
-        resume = resolve_resume(opt, args.auto_resume)
+        resume, skipped = resolve_resume(opt, args.auto_resume)
         prepare_experiment(opt, resume, dist.rank)
         barrier()
+        for reason in skipped:
+            logger.warning("skipping unusable checkpoint: %s", reason)
         if ignored:
             logger.info("ignored options the original used but DCLS does not: %s", ", ".join(ignored))
         if resume is not None:

@@ -16,14 +16,17 @@ logger = logging.getLogger("dcls")
 FOLDER_KEYS = ("experiments_root", "models", "training_state", "val_images")
 
 
-def resolve_resume(opt: dict[str, Any], auto_resume: bool) -> Path | None:
-    """``path.resume_state`` if set, else with ``auto_resume`` the newest usable state of this experiment."""
+def resolve_resume(opt: dict[str, Any], auto_resume: bool) -> tuple[Path | None, list[str]]:
+    """``path.resume_state`` if set, else with ``auto_resume`` the newest usable state of this experiment.
+
+    Also returns why newer states were skipped (to be logged once the log file exists).
+    """
     paths = opt["path"]
     if paths["resume_state"]:
-        return Path(paths["resume_state"])
+        return Path(paths["resume_state"]), []
     if auto_resume:
         return find_resume_state(paths["training_state"], paths["models"])
-    return None
+    return None, []
 
 
 def archive_existing(folder: Path) -> Path | None:
