@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..config import ConfigError, load_options
 from ..utils.image_io import ImageReadError
-from ..utils.logger import setup_logger, timestamp
+from ..utils.logger import close_logger, setup_logger, timestamp
 from .checkpoint import CheckpointError
 from .distributed import barrier, cleanup, init_distributed, pick_device
 from .experiment import prepare_experiment, resolve_resume, write_options
@@ -58,12 +58,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run ``main``; a user error becomes one line on stderr and exit status 2."""
+    """Run ``main``; a user error becomes one line on stderr and exit status 2. The log file is closed after."""
     try:
         return main(args)
     except USER_ERRORS as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        close_logger()
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -27,12 +27,18 @@ def timestamp() -> str:
     return time.strftime("%y%m%d-%H%M%S")
 
 
-def setup_logger(log_file: str | os.PathLike | None = None, rank: int = 0, screen: bool = True) -> logging.Logger:
-    """Configure the ``dcls`` logger afresh: INFO to ``log_file`` and the screen on rank 0, warnings elsewhere."""
+def close_logger() -> None:
+    """Detach and close every handler of the ``dcls`` logger (the end of a run: its log file is released)."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
+
+
+def setup_logger(log_file: str | os.PathLike | None = None, rank: int = 0, screen: bool = True) -> logging.Logger:
+    """Configure the ``dcls`` logger afresh: INFO to ``log_file`` and the screen on rank 0, warnings elsewhere."""
+    close_logger()
+    logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     logger.propagate = False
     formatter = logging.Formatter(FORMAT, datefmt="%y-%m-%d %H:%M:%S")
