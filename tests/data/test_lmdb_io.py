@@ -157,3 +157,19 @@ def test_reader_reopens_per_process_and_pickles_without_env(tmp_path, photo):
     child.start()
     child.join(30)
     assert child.exitcode == 0 and queue.get(timeout=5) == img.sum()
+
+
+def test_replaced_lmdb_is_read_anew_never_through_the_old_file(tmp_path, photo):
+    """An LMDB rewritten in place (``--overwrite``) while this process still has the old one open."""
+    out = tmp_path / "x.lmdb"
+    old_img, new_img = photo(8, 9, 0), photo(10, 7, 1)
+    write_lmdb([("a", old_img)], out)
+    opened = LmdbReader(out)
+    assert np.array_equal(opened.read("a"), old_img)
+    not_yet_opened = LmdbReader(out)
+    write_lmdb([("a", new_img), ("b", old_img)], out, overwrite=True)
+    fresh = LmdbReader(out)
+    assert np.array_equal(fresh.read("a"), new_img) and np.array_equal(fresh.read("b"), old_img)
+    assert np.array_equal(opened.read("a"), old_img), "a reader keeps the database its metadata describes"
+    with pytest.raises(RuntimeError, match="replaced"):
+        not_yet_opened.read("a")

@@ -174,18 +174,30 @@ def read_meta(path: str | os.PathLike) -> list[LmdbRecord]:
     return [LmdbRecord(r["key"], tuple(r["shape"]), r["dtype"], r["encoding"]) for r in meta["images"]]
 
 
-_OPEN: dict[str, tuple[int, lmdb.Environment]] = {}
+_OPEN: dict[str, tuple[int, tuple[int, int], lmdb.Environment]] = {}
+
+
+def _file_identity(path: Path) -> tuple[int, int]:
+    """(device, inode) of the LMDB's data file: a replaced LMDB at the same path is another database."""
+    st = (path / "data.mdb").stat()
+    return st.st_dev, st.st_ino
 
 
 def _open_readonly(path: Path) -> lmdb.Environment:
-    """One shared read-only environment per LMDB and process (LMDB forbids opening one twice in a process)."""
+    """One shared read-only environment per LMDB file and process (LMDB forbids opening one twice).
+
+    The cache is keyed by path but checked against the data file's identity, so an LMDB rewritten in place
+    (``--overwrite``, a rebuilt benchmark) is reopened instead of read through the old, deleted file.
+    """
     key = str(path.resolve())
-    pid, env = _OPEN.get(key, (None, None))
-    if env is None or pid != os.getpid():
-        if env is not None:  # inherited through fork: close the child's copy (the parent's stays open)
+    identity = _file_identity(path)
+    pid, opened_identity, env = _OPEN.get(key, (None, None, None))
+    if env is None or pid != os.getpid() or opened_identity != identity:
+        if env is not None and pid != os.getpid():  # inherited through fork: close the child's copy
             env.close()
+        # A replaced LMDB's old environment is not closed: readers made before the replacement still use it.
         env = lmdb.open(key, readonly=True, lock=False, readahead=False, meminit=False, max_readers=2048)
-        _OPEN[key] = (os.getpid(), env)
+        _OPEN[key] = (os.getpid(), identity, env)
     return env
 
 
@@ -198,6 +210,7 @@ class LmdbReader:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.records = {r.key: r for r in read_meta(self.path)}
+        self._identity = _file_identity(self.path)  # the data file these records describe
         self._env: lmdb.Environment | None = None
         self._pid: int | None = None
 
@@ -207,6 +220,8 @@ class LmdbReader:
 
     def _environment(self) -> lmdb.Environment:
         if self._env is None or self._pid != os.getpid():
+            if _file_identity(self.path) != self._identity:
+                raise RuntimeError(f"{self.path} was replaced after its metadata was read; open it again")
             self._env = _open_readonly(self.path)
             self._pid = os.getpid()
         return self._env
