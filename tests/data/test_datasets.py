@@ -100,12 +100,26 @@ def test_gt_val_phase_returns_whole_modcropped_image(hr_root):
 def test_too_small_image_is_named(tmp_path, photo):
     images = {"big": photo(40, 40, 0), "tiny": photo(20, 40, 1)}
     write_lmdb(images.items(), tmp_path / "HR.lmdb")
-    with pytest.raises(ValueError, match=r"tiny is 20x40 pixels, smaller than the 32x32"):
+    with pytest.raises(ValueError, match=r"'tiny' in .*HR\.lmdb is 20x40 pixels, smaller than the 32x32"):
         build_dataset(_train_opt(str(tmp_path / "HR.lmdb"), GT_size=32))  # LMDB: found before training
     folder_ds = build_dataset(_train_opt(str(_folder(tmp_path / "HR", images)), GT_size=32))
     index = folder_ds.keys.index("tiny")
     with pytest.raises(ValueError, match=r"tiny.png is 20x40 pixels"):
         folder_ds[index]
+
+
+def test_lmdb_is_opened_lazily_per_process_read_only_without_lock(tmp_path, photo):
+    images = {f"im{i}": photo(24, 24, i) for i in range(4)}
+    write_lmdb(images.items(), tmp_path / "HR.lmdb")
+    opt = _train_opt(str(tmp_path / "HR.lmdb"), n_workers=2, GT_size=8)
+    ds = build_dataset(opt)
+    reader = ds.gt.reader
+    assert reader._env is None, "building the dataset must not open the LMDB"
+    next(iter(build_dataloader(ds, opt, seed=0)))
+    assert reader._env is None, "the DataLoader workers open their own environments, not the main process"
+    ds[0]
+    flags = reader._env.flags()
+    assert flags["readonly"] and not flags["lock"]
 
 
 def test_gray_16bit_and_alpha_images(tmp_path, photo):

@@ -74,10 +74,10 @@ def _random_crop(source: FolderSource | LmdbSource, key: str, size: int, rng: np
     """A random ``size`` crop of one image, cut inside the LMDB map when its shape is known (no full copy)."""
     shape = source.shape(key)
     if shape is not None:
-        top, left = crop_window(shape, size, rng, source.label(key))
+        top, left = crop_window(shape, size, rng, source.describe(key))
         return source.read(key, lambda img: _cut(img, top, left, size))
     img = source.read(key)
-    top, left = crop_window(img.shape, size, rng, source.label(key))
+    top, left = crop_window(img.shape, size, rng, source.describe(key))
     return _cut(img, top, left, size)
 
 
@@ -97,7 +97,7 @@ class GTDataset(_ImageDataset):
             for key in self.keys:  # LMDB shapes are known up front: fail before training starts
                 shape = self.gt.shape(key)
                 if shape is not None:
-                    check_min_size(shape, self.gt_size, self.gt.label(key))
+                    check_min_size(shape, self.gt_size, self.gt.describe(key))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -151,23 +151,23 @@ class LQGTDataset(_ImageDataset):
         expected = ((gt_shape[0] // s) * s, (gt_shape[1] // s) * s)
         if (lq_shape[0] * s, lq_shape[1] * s) != expected:
             raise ValueError(
-                f"LR {self.lq.label(key)} is {lq_shape[0]}x{lq_shape[1]} but HR {self.gt.label(key)} is "
+                f"LR {self.lq.describe(key)} is {lq_shape[0]}x{lq_shape[1]} but HR {self.gt.describe(key)} is "
                 f"{gt_shape[0]}x{gt_shape[1]}: not a x{s} pair"
             )
         if self.phase == "train":
-            check_min_size(lq_shape, self.gt_size // s, self.lq.label(key))
+            check_min_size(lq_shape, self.gt_size // s, self.lq.describe(key))
 
     def _paired_crop(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """Aligned random crops: ``GT_size // scale`` on the LR image, ``GT_size`` at the matching HR place."""
         s, size = self.scale, self.gt_size // self.scale
         lq_shape, gt_shape = self.lq.shape(key), self.gt.shape(key)
         if lq_shape is not None and gt_shape is not None:  # both LMDB: crop inside the maps
-            top, left = crop_window(lq_shape, size, self.rng, self.lq.label(key))
+            top, left = crop_window(lq_shape, size, self.rng, self.lq.describe(key))
             lq = self.lq.read(key, lambda img: _cut(img, top, left, size))
             return lq, self.gt.read(key, lambda img: _cut(img, top * s, left * s, size * s))
         lq, gt = self.lq.read(key), self.gt.read(key)
         self._check_pair(key, gt.shape, lq.shape)
-        top, left = crop_window(lq.shape, size, self.rng, self.lq.label(key))
+        top, left = crop_window(lq.shape, size, self.rng, self.lq.describe(key))
         return _cut(lq, top, left, size), _cut(gt, top * s, left * s, size * s)
 
     def __len__(self) -> int:

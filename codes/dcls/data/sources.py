@@ -35,6 +35,10 @@ class FolderSource:
     def label(self, key: str) -> str:
         return str(self.files[key])
 
+    def describe(self, key: str) -> str:
+        """The image's file, for error messages."""
+        return str(self.files[key])
+
     def read(self, key: str, view: View | None = None) -> np.ndarray:
         img = read_image(self.files[key])
         return view(img) if view is not None else img
@@ -55,6 +59,10 @@ class LmdbSource:
 
     def label(self, key: str) -> str:
         return key
+
+    def describe(self, key: str) -> str:
+        """The image's key and its LMDB, for error messages."""
+        return f"'{key}' in {self.root}"
 
     def read(self, key: str, view: View | None = None) -> np.ndarray:
         return self.reader.read(key, view)
