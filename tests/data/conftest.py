@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
 from collections.abc import Callable
@@ -60,3 +61,13 @@ def run_script() -> Callable[..., subprocess.CompletedProcess]:
         )
 
     return run
+
+
+@pytest.fixture
+def script_main() -> Callable[[str], Callable[[list[str]], int]]:
+    """``script_main(name)``: the ``main(argv)`` of ``scripts/<name>``, run in this process (no interpreter start)."""
+
+    def load(name: str) -> Callable[[list[str]], int]:
+        return runpy.run_path(str(REPO / "scripts" / name))["main"]
+
+    return load

@@ -28,10 +28,11 @@ def lr_mismatch(got: np.ndarray | None, want: np.ndarray) -> str | None:
 
 
 @pytest.mark.golden
-def test_lr_images_match_the_original_script(golden, tmp_path):
-    """Runs the generator (the script's code path: PNG in, PNG out) on every golden HR image."""
+def test_lr_images_match_the_original_script(golden, tmp_path, script_main):
+    """Runs scripts/generate_mod_blur_LR_bic.py (its main: arguments, PNG in, PNG out) on every golden HR image."""
     cases = golden.load("gaussian8.pt")
     assert cases, "gaussian8.pt holds no case"
+    script = script_main("generate_mod_blur_LR_bic.py")
     errors = []
     for case, ref in cases.items():
         name, scale = case.rsplit("_x", 1)
@@ -39,7 +40,8 @@ def test_lr_images_match_the_original_script(golden, tmp_path):
         hr_dir = tmp_path / case / "in"
         hr_dir.mkdir(parents=True)
         assert cv2.imwrite(str(hr_dir / f"{name}.png"), ref["hr_bgr_u8"].numpy())
-        generate_gaussian8(hr_dir, tmp_path / case / "out", scale, progress=False)
+        argv = ["--input", str(hr_dir), "--output", str(tmp_path / case / "out"), "--scale", str(scale), "--quiet"]
+        assert script(argv) == 0, case
         ours = {f"{sigma:.4f}": sigma for sigma in gaussian8_sigmas(scale)}
         if set(ours) != set(ref["lr_bgr_u8"]):
             errors.append(f"{case}: sigmas {sorted(ours)} != reference {sorted(ref['lr_bgr_u8'])}")
