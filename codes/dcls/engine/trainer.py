@@ -172,11 +172,13 @@ class Trainer:
         return {"l_pix": l_pix, "l_ker": l_ker}
 
     def update_learning_rate(self) -> None:
+        """Step the schedulers once per iteration, then apply the linear warm-up (as the original)."""
         for scheduler in self.schedulers:
             scheduler.step()
         apply_warmup(self.optimizer, self.iteration, self.warmup_iter)
 
     def log(self, losses: dict[str, float] | None, bar: tqdm) -> None:
+        """Every ``print_freq`` iterations: losses and learning rate to the log, the bar and TensorBoard."""
         if self.iteration % self.print_freq or not self.dist.is_main:
             return
         lrs = [g["lr"] for g in self.optimizer.param_groups]
@@ -220,6 +222,7 @@ class Trainer:
         self.last_saved = self.iteration
 
     def finish(self, seconds: float) -> dict[str, Any]:
+        """Final checkpoint (if not just saved) and ``latest_G.pth``; return the run's summary."""
         if self.last_saved != self.iteration:
             self.save_checkpoint()
         if self.dist.is_main:
