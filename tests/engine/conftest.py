@@ -98,6 +98,7 @@ def train_options(data: EngineData, name: str = "tiny", **sections: Any) -> dict
     opt: dict[str, Any] = {
         "name": name,
         "use_tb_logger": True,
+        "device": "cpu",  # bit-exact resume is a CPU guarantee; tests/engine/test_cuda_run.py covers CUDA
         "model": "blind",
         "scale": SCALE,
         "degradation": {"ksize": 21, "sig_min": 0.2, "sig_max": 4.0, "rate_iso": 1.0},
@@ -124,6 +125,7 @@ def eval_options(data: EngineData, checkpoint: Path, name: str = "tiny_test", lm
         "model": "blind",
         "scale": SCALE,
         "gpu_ids": [0],
+        "device": "cpu",
         "datasets": {"test1": {"name": "g8", "mode": "LQGT", "dataroot_GT": str(gt), "dataroot_LQ": str(lq),
                                "n_workers": 0}},
         "network_G": {"which_model_G": "DCLS", "setting": dict(TINY_NET)},
