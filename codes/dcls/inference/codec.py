@@ -7,11 +7,14 @@ keeps the input's bit depth.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
+
+from dcls.utils.image_io import read_image
 
 # ITU-R BT.601 luma weights for R, G, B (what OpenCV uses for RGB -> grey).
 _LUMA = (0.299, 0.587, 0.114)
@@ -34,6 +37,22 @@ def _peak(dtype: np.dtype) -> float:
     if dtype == np.uint16:
         return 65535.0
     raise ValueError(f"unsupported pixel type {dtype} (expected 8- or 16-bit)")
+
+
+def read_upright(path: str | os.PathLike) -> np.ndarray:
+    """An input image as stored (8/16-bit, grey/colour/alpha), turned the way its EXIF orientation says.
+
+    Cameras save many photographs sideways with an orientation tag that viewers apply; the PNG written back
+    carries no tag, so the pixels themselves are turned. OpenCV applies the tag only when it may convert
+    the image, so the file is decoded a second time that way, and that result is used when it kept the
+    depth and channels (an alpha channel would be lost: such images are left as stored).
+    """
+    img = read_image(path)
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        return img
+    upright = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    same_layout = upright is not None and upright.dtype == img.dtype and upright.shape[2:] == img.shape[2:]
+    return upright if same_layout and upright.shape[:2] in (img.shape[:2], img.shape[1::-1]) else img
 
 
 def decode(array: np.ndarray) -> DecodedImage:
@@ -67,10 +86,12 @@ def encode(sr: torch.Tensor, alpha: np.ndarray | None, grey: bool, dtype: np.dty
         colour = (sr * weights).sum(1, keepdim=True)
     else:
         colour = sr.flip(1)
-    planes = colour[0].permute(1, 2, 0).cpu().numpy()
+    planes = colour[0].permute(1, 2, 0).cpu().numpy()  # a new array (colour was computed here): edit in place
     if alpha is not None:
         planes = np.concatenate([planes, alpha[:, :, None]], axis=2)
-    out = np.round(np.clip(planes, 0.0, 1.0) * peak).astype(dtype)
+    np.clip(planes, 0.0, 1.0, out=planes)
+    planes *= peak
+    out = np.rint(planes, out=planes).astype(dtype)
     # grey + alpha has no 2-channel file format in OpenCV: write it as grey-looking BGRA.
     if grey and alpha is not None:
         out = out[:, :, [0, 0, 0, 1]]

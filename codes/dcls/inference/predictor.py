@@ -89,8 +89,10 @@ class SuperResolver:
             else:
                 sr_v = self.model.Restorer(lr_v.to(self.device), k_v).to(lr.device)
             sr = view.invert(sr_v)
-            total = sr if total is None else total + sr
-        return (total / len(views)).clamp_(0.0, 1.0)
+            total = sr if total is None else total.add_(sr)  # in place: an SR image can be gigabytes
+        if len(views) > 1:
+            total.div_(len(views))
+        return total.clamp_(0.0, 1.0)
 
     def __call__(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (sr (1, 3, sH, sW), kernel (k, k)) for ``lr`` (1, 3, H, W) in [0, 1]; both on ``lr``'s device."""

@@ -73,4 +73,4 @@ def restore_tiled(
             region = (..., slice(y * scale, (y + th) * scale), slice(x * scale, (x + tw) * scale))
             out[region] += sr_tile * window[0]
             weight[region] += window[0]
-    return out / weight
+    return out.div_(weight)
