@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ def test_folder_of_mixed_images(capsys, tmp_path, image_folder, tiny_checkpoint,
                           "-output_dir", out_dir, "--device", "cpu", "--save_kernel")
     assert code == 1  # the corrupt file fails the run, after the others are written
     assert "corrupt.png" in err and "4 of 5 images written" in out
+    assert "5/5" in err, "a progress bar over the images"
     written = {p.name: cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in out_dir.iterdir()}
     expected = {"photo_x4.png": ((480, 672, 3), np.uint8), "grey_x4.png": ((160, 208), np.uint8),
                 "rgba_x4.png": ((112, 144, 4), np.uint8), "deep16_x4.png": ((128, 176, 3), np.uint16)}
@@ -59,6 +61,30 @@ def test_alpha_upscaled_separately_and_grey_stays_grey(capsys, tmp_path, image_f
     assert grey.ndim == 2 and grey.std() > 0
     deep = cv2.imread(str(out_dir / "deep16_x4.png"), cv2.IMREAD_UNCHANGED)
     assert deep.dtype == np.uint16 and np.any(deep % 257 != 0)  # real 16-bit values, not 8-bit scaled up
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """A JPEG with an EXIF APP1 segment holding only the orientation tag (as cameras write it)."""
+    ifd = struct.pack(">HHHIHH", 1, 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    payload = b"Exif\x00\x00" + b"MM\x00*" + struct.pack(">I", 8) + ifd
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def test_camera_orientation_is_applied(capsys, tmp_path, make_photo, tiny_checkpoint, tiny_args):
+    """A photo stored sideways with EXIF orientation 6 comes out upright, as viewers show the input."""
+    ok, jpeg = cv2.imencode(".jpg", make_photo(24, 36))
+    assert ok
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "sideways.jpg").write_bytes(_with_exif_orientation(jpeg.tobytes(), 6))
+    upright = cv2.rotate(cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED), cv2.ROTATE_90_CLOCKWISE)
+    cv2.imwrite(str(folder / "upright.png"), upright)
+    code, _, _ = _run(capsys, "--checkpoint", tiny_checkpoint, *tiny_args, "--input", folder,
+                      "--output", tmp_path / "out", "--device", "cpu")
+    assert code == 0
+    sideways = cv2.imread(str(tmp_path / "out" / "sideways_x4.png"))
+    assert sideways.shape == (144, 96, 3)
+    assert np.array_equal(sideways, cv2.imread(str(tmp_path / "out" / "upright_x4.png")))
 
 
 def test_output_beside_inputs_never_overwrites_them(capsys, image_folder, tiny_checkpoint, tiny_args):

@@ -13,12 +13,12 @@ from tqdm import tqdm
 from dcls.config import ConfigError
 from dcls.engine.checkpoint import CheckpointError
 from dcls.engine.distributed import pick_device
-from dcls.inference.codec import decode, encode, upscale_alpha
+from dcls.inference.codec import decode, encode, read_upright, upscale_alpha
 from dcls.inference.files import InputError, collect_inputs, kernel_path, plan_outputs
 from dcls.inference.kernel_vis import kernel_to_image
 from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
 from dcls.inference.predictor import InferenceSettings, SuperResolver
-from dcls.utils.image_io import ImageReadError, read_image, write_png
+from dcls.utils.image_io import ImageReadError, write_png
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +54,7 @@ def resolve_device(name: str | None) -> torch.device:
 
 def super_resolve_file(resolver: SuperResolver, src: Path, dst: Path, save_kernel: bool) -> None:
     """Read ``src``, super-resolve it and write ``dst`` (and its kernel picture) atomically."""
-    image = decode(read_image(src))
+    image = decode(read_upright(src))
     sr, kernel = resolver(image.rgb)
     alpha = None if image.alpha is None else upscale_alpha(image.alpha, resolver.scale)
     write_png(dst, encode(sr, alpha, image.grey, image.dtype))
