@@ -55,6 +55,7 @@ def test_gpu_ids_and_legacy_keys_do_not_stop_a_cpu_run(engine_data, eng, tmp_pat
     assert not logging.getLogger("dcls").handlers, "the run's log file must be closed when train_main returns"
     log = next((tmp_path / "experiments" / "legacy").glob("train_legacy_*.log")).read_text()
     assert "ignored options the original used but DCLS does not: pca_matrix_path" in log
+    assert "gpu_ids [0, 1, 2, 3] ignored: running on CPU" in log
     assert (tmp_path / "experiments" / "legacy" / "models" / "2_G.pth").is_file()
 
 

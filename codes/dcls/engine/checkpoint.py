@@ -142,7 +142,8 @@ def load_network(model: nn.Module, path: str | os.PathLike, strict: bool = True)
     if differs:
         raise CheckpointError(
             f"{path}: checkpoint is for {_setting_text(theirs)} but the options build {_setting_text(ours)}"
-            f" ({' and '.join(differs)} differ: pick the checkpoint of this scale/setting)"
+            f" ({' and '.join(differs)} {'differ' if len(differs) > 1 else 'differs'}:"
+            " pick the checkpoint of this scale/setting)"
         )
     report = LoadReport(
         missing=[k for k in expected if k not in loaded],

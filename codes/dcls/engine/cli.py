@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
 from ..config import ConfigError, load_options
 from ..utils.image_io import ImageReadError
 from ..utils.logger import close_logger, setup_logger, timestamp
@@ -68,6 +70,12 @@ def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namesp
         close_logger()
 
 
+def _note_ignored_gpu_ids(opt: dict, device: torch.device) -> None:
+    """The original's option files name GPUs; on a CPU run say that they were ignored (once logging is set up)."""
+    if opt["gpu_ids"] and device.type == "cpu":
+        logger.info("gpu_ids %s ignored: running on CPU", opt["gpu_ids"])
+
+
 def _train(args: argparse.Namespace) -> int:
     opt, ignored = load_options(args.opt, is_train=True, overrides=args.overrides)
     if args.device:
@@ -77,6 +85,7 @@ def _train(args: argparse.Namespace) -> int:
         resume, skipped = resolve_resume(opt, args.auto_resume)
         prepare_experiment(opt, resume, dist.rank)
         barrier()
+        _note_ignored_gpu_ids(opt, dist.device)
         for reason in skipped:
             logger.warning("skipping unusable checkpoint: %s", reason)
         if ignored:
@@ -101,6 +110,7 @@ def _test(args: argparse.Namespace) -> int:
     results = Path(opt["path"]["results_root"])
     results.mkdir(parents=True, exist_ok=True)
     setup_logger(results / f"test_{opt['name']}_{timestamp()}.log")
+    _note_ignored_gpu_ids(opt, device)
     if ignored:
         logger.info("ignored options the original used but DCLS does not: %s", ", ".join(ignored))
     run_tests(opt, device, ensemble=args.ensemble)

@@ -58,8 +58,6 @@ def pick_device(requested: str | None, gpu_ids: Sequence[int] | None = None, ind
     """
     kind = requested or ("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cpu":
-        if gpu_ids:
-            logger.info("gpu_ids %s ignored: running on CPU", list(gpu_ids))
         return torch.device("cpu")
     if kind != "cuda":
         raise ConfigError(f"device: '{kind}' is not one of cpu, cuda")

@@ -227,8 +227,10 @@ class Trainer:
             self.save_checkpoint()
         if self.dist.is_main:
             ckpt.save_network(self.model, Path(self.opt["path"]["models"]) / "latest_G.pth")
-            logger.info("finished at iter %d in %.1f s; best PSNR-Y %.4f dB at iter %d; collapse-guard events: %d",
-                        self.iteration, seconds, self.best_psnr, self.best_iter, self.guard.events)
+            best = (f"best PSNR-Y {self.best_psnr:.4f} dB at iter {self.best_iter}" if math.isfinite(self.best_psnr)
+                    else "no validation run")
+            logger.info("finished at iter %d in %.1f s; %s; collapse-guard events: %d",
+                        self.iteration, seconds, best, self.guard.events)
         if self.tb is not None:
             self.tb.close()
         barrier()
