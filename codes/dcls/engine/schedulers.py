@@ -16,6 +16,15 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 
+def restart_schedule(restarts: Sequence[int] | None, weights: Sequence[float] | None) -> tuple[list[int], list[float]]:
+    """Restart iterations and their weights (default: one restart at 0 with weight 1, i.e. none)."""
+    steps = [int(r) for r in restarts] if restarts else [0]
+    scales = [float(w) for w in weights] if weights else [1.0]
+    if len(steps) != len(scales):
+        raise ValueError("restarts and their weights do not match")
+    return steps, scales
+
+
 class MultiStepLR_Restart(LRScheduler):
     """Multiply by ``gamma`` at each milestone; at a restart jump back to ``initial_lr * weight``."""
 
@@ -32,10 +41,7 @@ class MultiStepLR_Restart(LRScheduler):
         self.milestones = dict(Counter(int(m) for m in milestones))
         self.gamma = gamma
         self.clear_state = clear_state
-        self.restarts = [int(r) for r in restarts] if restarts else [0]
-        self.restart_weights = [float(w) for w in weights] if weights else [1.0]
-        if len(self.restarts) != len(self.restart_weights):
-            raise ValueError("restarts and their weights do not match")
+        self.restarts, self.restart_weights = restart_schedule(restarts, weights)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -65,11 +71,8 @@ class CosineAnnealingLR_Restart(LRScheduler):
         self.T_period = [int(t) for t in T_period]
         self.T_max = self.T_period[0]
         self.eta_min = eta_min
-        self.restarts = [int(r) for r in restarts] if restarts else [0]
-        self.restart_weights = [float(w) for w in weights] if weights else [1.0]
+        self.restarts, self.restart_weights = restart_schedule(restarts, weights)
         self.last_restart = 0
-        if len(self.restarts) != len(self.restart_weights):
-            raise ValueError("restarts and their weights do not match")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
