@@ -92,8 +92,12 @@ def test_train_step_on_cuda(golden) -> None:
     out.total.backward()
     _assert_close("l_pix", out.l_pix, case["l_pix"], 1e-5)
     _assert_close("l_ker", out.l_ker, case["l_ker"], 1e-5)
+    # Gradients are compared by relative L2 error, not per element: an activation within float32 rounding
+    # noise of zero (there is one in the reference case, +5.6e-8 in float64) may take the other LeakyReLU
+    # branch on another device, which moves single elements of the gradients behind it.
     params = dict(net.named_parameters())
     for name, want in case["grads"].items():
         grad = params[name].grad
-        got = torch.zeros_like(want, device=CUDA) if grad is None else grad
-        _assert_close(f"grad {name}", got, want, max(1e-3 * want.abs().max().item(), 1e-8))
+        got = torch.zeros_like(want) if grad is None else grad.detach().cpu()
+        error = (got.double() - want.double()).norm().item()
+        assert error <= 1e-3 * want.double().norm().item() + 1e-8, f"grad {name}: L2 error {error:.3g} on CUDA"
