@@ -92,3 +92,28 @@ def test_cuda_forward_matches_cpu() -> None:
         torch.backends.cudnn.allow_tf32 = tf32
     torch.testing.assert_close(sr_gpu.cpu(), sr_cpu, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(k_gpu.cpu(), k_cpu, atol=1e-5, rtol=1e-4)
+
+
+def _conv_weights(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [m.weight for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def test_restorer_is_channels_last_on_cpu_only_and_returns_nchw() -> None:
+    """CPU: Restorer weights NHWC (faster oneDNN), Estimator NCHW; any other device gets NCHW back."""
+    torch.manual_seed(0)
+    net = DCLS(**TINY, upscale=2, kernel_size=11).eval()
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in _conv_weights(net.Restorer))
+    assert all(w.is_contiguous() for w in _conv_weights(net.Estimator))
+    nchw = DCLS(**TINY, upscale=2, kernel_size=11).eval()
+    nchw.load_state_dict(net.state_dict())
+    for w in _conv_weights(nchw):
+        w.data = w.data.contiguous()
+    lr = torch.rand(2, 3, 12, 10)
+    with torch.no_grad():
+        sr, kernel = net(lr)
+        sr_nchw, kernel_nchw = nchw(lr)
+    assert sr.is_contiguous()
+    torch.testing.assert_close(sr, sr_nchw, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(kernel, kernel_nchw, atol=0, rtol=0)
+    net.to("meta")
+    assert all(w.is_contiguous() for w in _conv_weights(net.Restorer))
