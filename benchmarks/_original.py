@@ -1,0 +1,218 @@
+"""The original DCLS-SR code's algorithms, re-expressed on modern torch for timing only (never for results).
+
+Each function keeps the original's structure where that structure costs time: a Python loop over feature
+channels with full complex 3-D FFTs and OTFs built by slice copies into zero tensors (CLS, kernel
+reformulation), a sort for the 41st-largest kernel value, a Python loop over output rows and columns in the
+bicubic resize with one batched matrix-vector product each (and a device-to-host read of the start index),
+and numpy kernel synthesis. Complex arithmetic replaces the original's separate real/imaginary slice
+arithmetic (which was slower), so these baselines err on the fast side.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from dcls.archs import DCLS
+from dcls.archs.dcls_arch import CLS
+from dcls.degradation.synthesis import batch_blur
+
+SETTING1_X4 = {"nf": 64, "nb": 10, "ng": 5, "in_nc": 3, "upscale": 4, "input_para": 256, "kernel_size": 21}
+"""The published x4 setting-1 model options."""
+
+FFT_DIMS = (-3, -2, -1)  # the original's 3-D transforms over (1 channel, H, W)
+
+
+def _full_otf(ker: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Full complex OTF: the kernel's four quadrants copied circularly into a zero tensor, 3-D FFT."""
+    psf = torch.zeros(size, device=ker.device, dtype=ker.dtype)
+    c = ker.shape[-1] // 2 + 1
+    psf[..., :c, :c] = ker[..., c - 1 :, c - 1 :]
+    psf[..., :c, -(c - 1) :] = ker[..., c - 1 :, : c - 1]
+    psf[..., -(c - 1) :, :c] = ker[..., : c - 1, c - 1 :]
+    psf[..., -(c - 1) :, -(c - 1) :] = ker[..., : c - 1, : c - 1]
+    return torch.fft.fftn(psf, dim=FFT_DIMS)
+
+
+def _window_psf(psf: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """The k x k window around the origin of a circular psf, by four quadrant copies into a zero tensor."""
+    ker = torch.zeros(size, device=psf.device, dtype=psf.dtype)
+    c = size[-1] // 2 + 1
+    ker[..., c - 1 :, c - 1 :] = psf[..., :c, :c]
+    ker[..., c - 1 :, : c - 1] = psf[..., :c, -(c - 1) :]
+    ker[..., : c - 1, c - 1 :] = psf[..., -(c - 1) :, :c]
+    ker[..., : c - 1, : c - 1] = psf[..., -(c - 1) :, -(c - 1) :]
+    return ker
+
+
+def per_channel_cls(feats: torch.Tensor, kernel: torch.Tensor, grad_kernel: torch.Tensor) -> torch.Tensor:
+    """The original's CLS solve: a Python loop over channels, full complex FFTs, results copied into zeros."""
+    ks = kernel.shape[-1]
+    padded = F.pad(feats, (ks, ks, ks, ks), mode="replicate")
+    out = torch.zeros_like(feats)
+    for c in range(padded.shape[1]):
+        img = padded[:, c : c + 1]
+        ker_f = _full_otf(kernel, img.shape)
+        p_f = _full_otf(grad_kernel[:, c : c + 1], img.shape)
+        inv = ker_f.conj() / (ker_f.real**2 + ker_f.imag**2 + p_f.real**2 + p_f.imag**2)
+        deblurred = torch.fft.ifftn(inv * torch.fft.fftn(img, dim=FFT_DIMS), dim=FFT_DIMS).real
+        out[:, c : c + 1] = deblurred[..., ks:-ks, ks:-ks]
+    return out
+
+
+class LoopCLS(CLS):
+    """CLS module with the original's per-channel solve, for the baseline model."""
+
+    def forward(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        feats = self.reduce_feature(x)
+        grad_kernel = torch.exp(self.grad_filter(feats))
+        grad_kernel = grad_kernel - grad_kernel.mean(dim=(2, 3), keepdim=True)
+        return self.expand_feature(per_channel_cls(feats, kernel, grad_kernel))
+
+
+def _nchw_copy(model: DCLS, config: dict[str, int]) -> DCLS:
+    """A copy of ``model`` (weights, device, mode) with every conv weight NCHW, the CPU's channels-last undone."""
+    first = next(model.parameters())
+    copy = DCLS(**config).to(first.device).train(model.training)
+    copy.load_state_dict(model.state_dict())
+    for module in copy.modules():
+        if isinstance(module, nn.Conv2d):
+            module.weight.data = module.weight.data.contiguous()
+    return copy
+
+
+def baseline_model(model: DCLS, config: dict[str, int] = SETTING1_X4) -> DCLS:
+    """``model`` as the original runs it: every weight NCHW, and a CLS that loops over channels."""
+    baseline = _nchw_copy(model, config)
+    baseline.Restorer.head2.__class__ = LoopCLS
+    return baseline
+
+
+def nchw_model(model: DCLS, config: dict[str, int] = SETTING1_X4) -> DCLS:
+    """``model`` with every weight NCHW (this package's CPU layout before its Restorer went channels-last)."""
+    return _nchw_copy(model, config)
+
+
+def _cubic(x: torch.Tensor) -> torch.Tensor:
+    ax = x.abs()
+    return (1.5 * ax**3 - 2.5 * ax**2 + 1) * (ax <= 1).to(x) + (-0.5 * ax**3 + 2.5 * ax**2 - 4 * ax + 2) * (
+        (ax > 1) & (ax <= 2)
+    ).to(x)
+
+
+def _taps(in_len: int, out_len: int, scale: float) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """Per output sample: cubic weights over a window, the window's start in the extended signal, extensions."""
+    width = 4.0 / scale if scale < 1 else 4.0
+    u = torch.linspace(1, out_len, out_len) / scale + 0.5 * (1 - 1 / scale)
+    n_taps = math.ceil(width) + 2
+    idx = torch.floor(u - width / 2)[:, None] + torch.arange(n_taps, dtype=torch.float32)
+    w = scale * _cubic((u[:, None] - idx) * scale) if scale < 1 else _cubic(u[:, None] - idx)
+    w = w / w.sum(1, keepdim=True)
+    zero_cols = (w == 0).sum(0)
+    if zero_cols[0]:
+        idx, w = idx[:, 1:], w[:, 1:]
+    if zero_cols[-1]:
+        idx, w = idx[:, :-1], w[:, :-1]
+    head, tail = int(-idx.min() + 1), int(idx.max() - in_len)
+    return w.contiguous(), (idx + head - 1).long(), head, tail
+
+
+def _extend(x: torch.Tensor, dim: int, head: int, tail: int) -> torch.Tensor:
+    """Symmetric extension along ``dim``, built by copies into a fresh tensor."""
+    n = x.shape[dim]
+    shape = list(x.shape)
+    shape[dim] = n + head + tail
+    out = x.new_empty(shape)
+    out.narrow(dim, head, n).copy_(x)
+    out.narrow(dim, 0, head).copy_(x.narrow(dim, 0, head).flip(dim))
+    if tail > 0:
+        out.narrow(dim, head + n, tail).copy_(x.narrow(dim, n - tail, tail).flip(dim))
+    return out
+
+
+def loop_imresize(img: torch.Tensor, scale: float) -> torch.Tensor:
+    """The original's batched MATLAB bicubic resize: one bmm per output row, then one per output column."""
+    b, c, h, w = img.shape
+    out_h, out_w = math.ceil(h * scale), math.ceil(w * scale)
+    flat = img.reshape(b * c, h, w)
+    w_h, i_h, head, tail = _taps(h, out_h, scale)
+    w_h, i_h = w_h.to(img.device), i_h.to(img.device)
+    ext = _extend(flat, 1, head, tail)
+    rows = flat.new_empty(b * c, out_h, w)
+    taps = w_h.shape[1]
+    for i in range(out_h):
+        start = int(i_h[i, 0])
+        rows[:, i, :] = (
+            ext[:, start : start + taps, :].transpose(1, 2).bmm(w_h[i][None, :, None].repeat(b * c, 1, 1))[..., 0]
+        )
+    w_w, i_w, head, tail = _taps(w, out_w, scale)
+    w_w, i_w = w_w.to(img.device), i_w.to(img.device)
+    ext = _extend(rows, 2, head, tail)
+    out = flat.new_empty(b * c, out_h, out_w)
+    taps = w_w.shape[1]
+    for j in range(out_w):
+        start = int(i_w[j, 0])
+        out[:, :, j] = ext[:, :, start : start + taps].bmm(w_w[j][None, :, None].repeat(b * c, 1, 1))[..., 0]
+    return out.reshape(b, c, out_h, out_w)
+
+
+def numpy_kernels(batch: int, size: int, sig_min: float, sig_max: float, rng: np.random.Generator) -> torch.Tensor:
+    """Isotropic random kernels built in numpy on a grid repeated per sample, as the original."""
+    sigma = rng.uniform(sig_min, sig_max, (batch, 1, 1))
+    ax = np.arange(-size // 2 + 1.0, size // 2 + 1.0)
+    xx, yy = np.meshgrid(ax, ax)
+    xx, yy = xx[None].repeat(batch, 0), yy[None].repeat(batch, 0)
+    kernel = np.exp(-(xx**2 + yy**2) / (2.0 * sigma**2))
+    return torch.FloatTensor(kernel / np.sum(kernel, (1, 2), keepdims=True))
+
+
+class LoopDegradation:
+    """The original's SRMDPreprocessing in setting 1 (no noise), followed by its 8-bit quantisation."""
+
+    def __init__(self, scale: int, device: torch.device, kernel_size: int = 21, code_length: int = 10) -> None:
+        self.scale, self.kernel_size = scale, kernel_size
+        self.pca = torch.rand(kernel_size**2, code_length, device=device)
+
+    def __call__(self, hr: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(quantised LR input, blurred LR, clean LR)."""
+        b = hr.shape[0]
+        kernels = numpy_kernels(b, self.kernel_size, 0.2, 4.0, rng).to(hr.device)
+        blurred = batch_blur(hr, kernels)
+        torch.bmm(kernels.view(b, 1, -1), self.pca.expand(b, *self.pca.shape))  # the PCA kernel code
+        lr_blured, lr = loop_imresize(blurred, 1 / self.scale), loop_imresize(hr, 1 / self.scale)
+        return (lr_blured * 255).round() / 255, lr_blured, lr
+
+
+def zeroize_by_sort(k: torch.Tensor, n: int = 40) -> torch.Tensor:
+    """Negligible-value removal with a full sort for the (n+1)-th largest value, as the original."""
+    pc = k.shape[-1] // 2 + 1
+    k_sorted, _ = torch.sort(k.flatten(start_dim=1))
+    filtered = torch.clamp(k - 0.75 * k_sorted[:, -n - 1].view(-1, 1, 1, 1), min=0, max=1.0)
+    filtered[:, :, pc, pc] += 1e-20
+    return filtered / torch.sum(filtered, dim=(2, 3), keepdim=True)
+
+
+class LoopCorrectionLoss(nn.Module):
+    """The original's kernel loss: reformulated LR kernel solved one image channel at a time."""
+
+    def __init__(self, eps: float = 1e-20) -> None:
+        super().__init__()
+        self.eps = eps
+        self.l1 = nn.L1Loss()
+
+    def forward(self, k_pred: torch.Tensor, lr_blured: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        kernels = []
+        mask = torch.ones_like(k_pred)
+        for c in range(lr_blured.shape[1]):
+            blur_f = torch.fft.fftn(lr_blured[:, c : c + 1], dim=FFT_DIMS)
+            img_f = torch.fft.fftn(lr[:, c : c + 1], dim=FFT_DIMS)
+            ratio = blur_f * img_f.conj() / (img_f.real**2 + img_f.imag**2 + self.eps)
+            k_c = _window_psf(torch.fft.ifftn(ratio, dim=FFT_DIMS).real, k_pred.shape)
+            kernels.append(k_c.clone())
+            mask = mask * k_c
+        k_correct = torch.cat(kernels, dim=1).mean(dim=1, keepdim=True) * (mask > 0)
+        return self.l1(k_pred, zeroize_by_sort(k_correct, n=40))
