@@ -85,3 +85,10 @@ def test_imresize_accepts_uint8_arrays_and_rejects_bad_scales() -> None:
     np.testing.assert_allclose(imresize(img, 1 / 2), 200.0, atol=1e-3)
     with pytest.raises(ValueError):
         imresize(torch.rand(4, 4), 0)
+
+
+def test_cls_deconv_crop_equals_slicing_the_full_solution() -> None:
+    torch.manual_seed(0)
+    img, kernel, grad_kernel = torch.rand(2, 4, 40, 36), torch.rand(2, 1, 9, 9), torch.randn(2, 4, 3, 3)
+    full = cls_deconv(img, kernel, grad_kernel)
+    torch.testing.assert_close(cls_deconv(img, kernel, grad_kernel, crop=9), full[..., 9:-9, 9:-9], atol=1e-6, rtol=0)

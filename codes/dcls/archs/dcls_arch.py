@@ -46,7 +46,7 @@ class CLS(nn.Module):
         grad_kernel = grad_kernel - grad_kernel.mean(dim=(2, 3), keepdim=True)
         ks = kernel.shape[-1]
         padded = F.pad(feats.contiguous(), (ks, ks, ks, ks), mode="replicate")  # FFTs run faster on NCHW
-        clear = cls_deconv(padded, kernel, grad_kernel)[..., ks:-ks, ks:-ks]
+        clear = cls_deconv(padded, kernel, grad_kernel, crop=ks)
         # Back to the input's layout: else an NCHW result would make the whole CLS path NCHW again on a
         # channels-last Restorer (a layout conversion in every block's first convolution).
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
