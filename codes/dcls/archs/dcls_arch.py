@@ -123,7 +123,7 @@ class Restorer(nn.Module):
     """Restores the HR image from the LR image and a kernel through CLS and plain feature paths.
 
     On the CPU its conv weights are kept channels-last, so its feature maps follow in NHWC, where oneDNN's
-    convolutions run faster than in NCHW (whole network: about 1.2x forward, 1.1-1.3x per training step;
+    convolutions run faster than in NCHW (whole network: 1.2-1.35x forward, 1.1-1.3x per training step;
     benchmarks/bench_core.py, bench_train.py); results agree with NCHW to float rounding. On other devices
     they stay NCHW: cuDNN's float32 convolutions were no faster channels-last on an H100, and NCHW keeps
     CUDA gradients inside the golden tolerances. The Estimator is always NCHW (its kernel amplifies rounding
