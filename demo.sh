@@ -16,6 +16,10 @@ start=$(date +%s)
 
 step() { printf '\n==> [%s s] %s\n' "$(($(date +%s) - start))" "$*"; }
 
+# On a CPU, one OpenMP thread: with two, any other busy process on a 2-core machine makes each training
+# step 20-60x slower (threads spin at every barrier); one thread costs about 30% on an idle machine.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+
 step "1/6 Python environment (.venv)"
 # shellcheck source=scripts/setup_env.sh
 source scripts/setup_env.sh demo
