@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from dcls.degradation.kernels import isotropic_gaussian_kernel
 from dcls.degradation.synthesis import Degradation
-from dcls.losses import CharbonnierLoss, CorrectionLoss, build_pixel_loss, zeroize_negligible
+from dcls.losses import CharbonnierLoss, CorrectionLoss, build_pixel_loss, lr_space_kernel, zeroize_negligible
 from dcls.metrics import bgr2ycbcr, calculate_psnr, calculate_ssim, evaluate_pair, rgb2ycbcr
 
 
@@ -86,3 +87,14 @@ def test_metrics_do_not_modify_float_inputs() -> None:
     calculate_psnr(a, b, test_y_channel=True)
     calculate_ssim(a, b, test_y_channel=True)
     np.testing.assert_array_equal(a, a_kept)
+
+
+def test_lr_space_kernel_shrinks_the_hr_blur_by_the_scale() -> None:
+    """A sharp HR blur stays a near-delta in LR space; wider HR blurs give wider (lower-peaked) LR kernels."""
+    peaks = []
+    for sigma in (0.3, 1.8, 3.2):
+        k = lr_space_kernel(torch.from_numpy(isotropic_gaussian_kernel(21, sigma)), scale=4, kernel_size=21)
+        assert k.shape == (21, 21) and k.min() >= 0 and math.isclose(k.sum().item(), 1.0, rel_tol=1e-6)
+        assert k.argmax().item() == 10 * 21 + 10  # centred
+        peaks.append(k.max().item())
+    assert peaks[0] > 0.9 and peaks[0] > peaks[1] > peaks[2] > 0.1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .degradation.synthesis import batch_blur
 from .ops.fft import blur_kernel_from_images
+from .ops.imresize import imresize
 from .registry import LOSS_REGISTRY
 
 LOSS_REGISTRY.register("l1")(nn.L1Loss)
@@ -55,6 +57,21 @@ def correct_kernel(lr_blured: torch.Tensor, lr: torch.Tensor, kernel_size: int, 
     per_channel = blur_kernel_from_images(lr_blured, lr, kernel_size, eps)
     agree = torch.prod(per_channel, dim=1, keepdim=True) > 0
     return zeroize_negligible(per_channel.mean(dim=1, keepdim=True) * agree, n=40)
+
+
+def lr_space_kernel(
+    hr_kernel: torch.Tensor, scale: int, kernel_size: int, size: int = 256, seed: int = 0
+) -> torch.Tensor:
+    """The LR-space kernel (k, k) that the estimator learns for the HR blur ``hr_kernel`` (l, l).
+
+    The same reformulation as training (:func:`correct_kernel` of the blurred and the clean bicubic LR
+    images), measured on white noise, whose flat spectrum keeps the Fourier division well conditioned.
+    The HR kernel itself is not comparable: downsampling by ``scale`` shrinks the blur by about as much.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    hr = torch.rand(1, 3, size, size, generator=generator, dtype=torch.float64)
+    lr_blured = imresize(batch_blur(hr, hr_kernel.to(torch.float64)), 1 / scale)
+    return correct_kernel(lr_blured, imresize(hr, 1 / scale), kernel_size)[0, 0].to(hr_kernel.dtype)
 
 
 class CorrectionLoss(nn.Module):

@@ -3,7 +3,9 @@
 A benchmark folder of LR images is paired by file name with its ground-truth kernels (``.npy``, as
 ``generate_mod_blur_LR_bic.py`` and ``generate_div2krk.py`` write them); the model estimates each LR image's
 kernel (as inference does: whole image, or its central crop when large) and the sheet shows, per image,
-the estimate above the ground truth on one colour scale, with their L1 distance.
+the estimate above the ground truth on one colour scale, with their L1 distance. DCLS estimates the blur
+in LR space (what remains of the HR blur after downsampling, SPEC section 4), so the ground truth is shown
+as that LR-space kernel (:func:`dcls.losses.lr_space_kernel`), the target the estimator is trained on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from dcls.config import ConfigError
@@ -25,6 +28,7 @@ from dcls.inference.files import InputError, collect_inputs
 from dcls.inference.kernel_vis import kernel_grid
 from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
 from dcls.inference.predictor import InferenceSettings, SuperResolver
+from dcls.losses import lr_space_kernel
 from dcls.utils.image_io import ImageReadError, read_image, write_png
 
 
@@ -74,7 +78,9 @@ def estimate_pairs(resolver: SuperResolver, pairs: Sequence[tuple[Path, Path]]) 
             tqdm.write(f"skipped {image_path}: {exc}", file=sys.stderr)
             continue
         estimated = resolver.estimate_kernel(lr)[0, 0].double().cpu().numpy()
-        results.append(KernelPair(image_path.stem, estimated, np.load(kernel_file, allow_pickle=False)))
+        truth = torch.from_numpy(np.load(kernel_file, allow_pickle=False)).double()
+        target = lr_space_kernel(truth, resolver.scale, estimated.shape[-1]).numpy()
+        results.append(KernelPair(image_path.stem, estimated, target))
     return results, failed
 
 
@@ -85,7 +91,7 @@ def kernel_sheet(pairs: Sequence[KernelPair], columns: int = 8, cell: int = 6) -
         chunk = pairs[first : first + columns]
         labels = [f"{p.name}\nL1 {p.l1:.3f}" if p.l1 is not None else p.name for p in chunk]
         blocks.append(kernel_grid([[p.estimated for p in chunk], [p.truth for p in chunk]],
-                                  ["estimated", "ground truth"], labels, cell))
+                                  ["estimated", "true, LR space"], labels, cell))
     width = max(b.shape[1] for b in blocks)
     blocks = [np.pad(b, ((0, 0), (0, width - b.shape[1]), (0, 0)), constant_values=255) for b in blocks]
     return np.concatenate(blocks, axis=0)
