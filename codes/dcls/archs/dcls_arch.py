@@ -145,7 +145,7 @@ class Restorer(nn.Module):
         self._set_weight_layout()
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> Restorer:
-        """Every ``.to()``, ``.cpu()``, ``.cuda()``, ``.float()``... passes here: re-pick the layout after it."""
+        """Every move to another device or dtype (``to``, ``cpu``, ``float``...) passes here: re-pick the layout."""
         super()._apply(fn, recurse)
         self._set_weight_layout()
         return self
