@@ -7,12 +7,10 @@ from the environment (``env://``) with NCCL on CUDA and Gloo on CPU.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -20,9 +18,6 @@ import torch.distributed as dist
 from ..config import ConfigError
 
 logger = logging.getLogger("dcls")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -100,28 +95,10 @@ def is_dist() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def get_rank() -> int:
-    return dist.get_rank() if is_dist() else 0
-
-
-def get_world_size() -> int:
-    return dist.get_world_size() if is_dist() else 1
-
-
 def barrier() -> None:
     """Wait for every rank (no-op in a single process)."""
     if is_dist():
         dist.barrier()
-
-
-def master_only(func: F) -> F:
-    """Run ``func`` on rank 0 only; other ranks get ``None``."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs) if get_rank() == 0 else None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:

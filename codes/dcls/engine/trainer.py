@@ -238,16 +238,13 @@ class Trainer:
                 "guard_events": self.guard.events, "seconds": seconds}
 
     # ----------------------------------------------------------------- helpers
-    def _predict(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(lr.to(self.device))
-
     def _evaluate_val(self) -> float:
         self.model.eval()
         save_dir = Path(self.opt["path"]["val_images"]) / str(self.iteration)
         first: dict[str, Any] = {}
 
         def predict(lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            sr, kernel = self._predict(lr)
+            sr, kernel = self.model(lr.to(self.device))
             if not first:
                 first.update(lr=lr[0], sr=sr[0].cpu())
             return sr, kernel
