@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
 from dcls.utils.image_io import read_image
+
+# File types whose EXIF orientation tag OpenCV applies and cameras write.
+EXIF_FORMATS = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".webp"})
 
 # ITU-R BT.601 luma weights for R, G, B (what OpenCV uses for RGB -> grey).
 _LUMA = (0.299, 0.587, 0.114)
@@ -45,10 +49,11 @@ def read_upright(path: str | os.PathLike) -> np.ndarray:
     Cameras save many photographs sideways with an orientation tag that viewers apply; the PNG written back
     carries no tag, so the pixels themselves are turned. OpenCV applies the tag only when it may convert
     the image, so the file is decoded a second time that way, and that result is used when it kept the
-    depth and channels (an alpha channel would be lost: such images are left as stored).
+    depth and channels (an alpha channel would be lost: such images are left as stored). Only the formats
+    in which cameras store that tag are decoded twice; others (PNG, BMP) are read once, as stored.
     """
     img = read_image(path)
-    if img.ndim == 3 and img.shape[2] in (2, 4):
+    if Path(path).suffix.lower() not in EXIF_FORMATS or (img.ndim == 3 and img.shape[2] in (2, 4)):
         return img
     upright = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     same_layout = upright is not None and upright.dtype == img.dtype and upright.shape[2:] == img.shape[2:]
