@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from ..ops.fft import cls_deconv
 from ..registry import ARCH_REGISTRY
 from .blocks import DPCAG, initialize_weights, residual_stack
+from .upsampler import SubPixelUpsampler
 
 # Sizes of the linear conv layers whose composition is the estimated kernel; the receptive field of
 # each stack, 1 + sum(f - 1), equals the kernel size.
@@ -109,14 +110,16 @@ def _upsampler(nf: int, out_nc: int, scale: int) -> nn.Module:
     if scale == 1:
         return nn.Conv2d(nf, out_nc, 3, 1, 1)
     if scale == 4:
-        return nn.Sequential(
+        return SubPixelUpsampler(
             nn.Conv2d(nf, nf * 4, 3, 1, 1),
             nn.PixelShuffle(2),
             nn.Conv2d(nf, nf * 4, 3, 1, 1),
             nn.PixelShuffle(2),
             nn.Conv2d(nf, out_nc, 3, 1, 1),
         )
-    return nn.Sequential(nn.Conv2d(nf, nf * scale**2, 3, 1, 1), nn.PixelShuffle(scale), nn.Conv2d(nf, out_nc, 3, 1, 1))
+    return SubPixelUpsampler(
+        nn.Conv2d(nf, nf * scale**2, 3, 1, 1), nn.PixelShuffle(scale), nn.Conv2d(nf, out_nc, 3, 1, 1)
+    )
 
 
 class Restorer(nn.Module):
