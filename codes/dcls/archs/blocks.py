@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.nn import init
 
 
@@ -48,8 +49,15 @@ class CALayer(nn.Module):
             nn.Sigmoid(),
         )
 
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """The (B, C, 1, 1) sigmoid weights; the 1x1 convs on pooled vectors run as matrix products (cheaper)."""
+        squeeze, _, excite, _ = self.conv_du
+        pooled = self.avg_pool(x).flatten(1)
+        hidden = F.relu(F.linear(pooled, squeeze.weight.flatten(1), squeeze.bias))
+        return torch.sigmoid(F.linear(hidden, excite.weight.flatten(1), excite.bias))[..., None, None]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.conv_du(self.avg_pool(x))
+        return x * self.gate(x)
 
 
 def _conv_lrelu_conv(nf: int, ksize: int) -> nn.Sequential:
@@ -77,7 +85,10 @@ class DPCAB(nn.Module):
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f1 = self.body1(x0)
         f2 = self.body2(x1)
-        return x0 + self.CA_body1(torch.cat([f1, f2], dim=1)), x1 + self.CA_body2(f2)
+        activate, fuse, attention = self.CA_body1
+        fused = fuse(activate(torch.cat([f1, f2], dim=1)))
+        # x + y * gate in one pass (addcmul) instead of a product then a sum over the whole feature map.
+        return torch.addcmul(x0, fused, attention.gate(fused)), torch.addcmul(x1, f2, self.CA_body2.gate(f2))
 
 
 class DPCAG(nn.Module):
