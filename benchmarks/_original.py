@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dcls.archs import DCLS
+from dcls.archs.blocks import DPCAB, CALayer
 from dcls.archs.dcls_arch import CLS
 from dcls.degradation.synthesis import batch_blur
 
@@ -74,6 +75,22 @@ class LoopCLS(CLS):
         return self.expand_feature(per_channel_cls(feats, kernel, grad_kernel))
 
 
+class OriginalCALayer(CALayer):
+    """Channel attention as the original computes it: 1x1 convs on the pooled map, then a separate product."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.conv_du(self.avg_pool(x))
+
+
+class OriginalDPCAB(DPCAB):
+    """Dual-path block as the original computes it: attention product and residual sum as two passes."""
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f1 = self.body1(x0)
+        f2 = self.body2(x1)
+        return x0 + self.CA_body1(torch.cat([f1, f2], dim=1)), x1 + self.CA_body2(f2)
+
+
 def _nchw_copy(model: DCLS, config: dict[str, int]) -> DCLS:
     """A copy of ``model`` (weights, device, mode) with every conv weight NCHW, the CPU's channels-last undone."""
     first = next(model.parameters())
@@ -86,9 +103,14 @@ def _nchw_copy(model: DCLS, config: dict[str, int]) -> DCLS:
 
 
 def baseline_model(model: DCLS, config: dict[str, int] = SETTING1_X4) -> DCLS:
-    """``model`` as the original runs it: every weight NCHW, and a CLS that loops over channels."""
+    """``model`` as the original runs it: every weight NCHW, a CLS that loops over channels, attention as a
+    product then a sum, the upsampler on the whole image."""
     baseline = _nchw_copy(model, config)
     baseline.Restorer.head2.__class__ = LoopCLS
+    baseline.Restorer.upscale.__class__ = nn.Sequential  # whole-image upsampling, no bands
+    for module in baseline.modules():
+        if isinstance(module, (DPCAB, CALayer)):
+            module.__class__ = OriginalDPCAB if isinstance(module, DPCAB) else OriginalCALayer
     return baseline
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
+
+from dcls.utils.allocator import keep_freed_memory
 
 
 def synchronize(device: torch.device) -> None:
@@ -38,3 +41,23 @@ def median_times(
 def devices() -> list[torch.device]:
     """CPU always, CUDA too when present."""
     return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+
+
+def add_process_options(parser: argparse.ArgumentParser) -> None:
+    """--threads and --release-memory, shared by the model benchmarks."""
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--release-memory",
+        action="store_true",
+        help="leave glibc's default of handing freed memory back (the entry points keep it for reuse)",
+    )
+
+
+def configure_process(args: argparse.Namespace) -> str:
+    """Apply the process options as the entry points do (threads, allocator, cuDNN autotuning); describe them."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kept = not args.release_memory and keep_freed_memory()
+    torch.backends.cudnn.benchmark = True  # as the original's train.py
+    memory = "freed memory kept for reuse" if kept else "glibc default allocator settings"
+    return f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {memory}"

@@ -7,6 +7,7 @@ HR, quantisation) + forward + pixel and kernel-correction losses + backward + Ad
 process from the same weights, round-robin with ours, so the ratio is measured under the same load.
 
     python benchmarks/bench_train.py [--repeats 5] [--threads N] [--device cpu|cuda] [--quick] [--nchw]
+                                     [--release-memory]
 
 The last column is the original's time per iteration over the row's: above 1, the row is faster.
 """
@@ -19,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from _original import SETTING1_X4, LoopCorrectionLoss, LoopDegradation, baseline_model, nchw_model
-from _timing import devices, median_times
+from _timing import add_process_options, configure_process, devices, median_times
 
 from dcls.archs import DCLS
 from dcls.degradation.synthesis import Degradation
@@ -78,10 +79,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed iterations per implementation (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: CPU, and CUDA if present")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--gt-size", type=int, default=128)
+    add_process_options(parser)
     parser.add_argument("--quick", action="store_true", help="3 repeats after 1 warm-up iteration")
     parser.add_argument("--nchw", action="store_true", help="also time ours with every weight NCHW (layout before)")
     args = parser.parse_args()
@@ -89,10 +90,7 @@ def main() -> None:
         parser.error(f"--gt-size {args.gt_size}: the LR patch must be at least the kernel size (GT >= 84)")
     if args.quick:
         args.repeats, args.warmup = 3, 1
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.backends.cudnn.benchmark = True  # as the original's train.py
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, medians of {args.repeats} iterations")
+    print(f"{configure_process(args)}, medians of {args.repeats} iterations")
     print(f"x4 setting1 DCLS training iteration, batch {args.batch}, GT {args.gt_size} (LR {args.gt_size // 4})\n")
     print("| device | implementation | it/s | ms/it | speed vs original |")
     print("| --- | --- | --- | --- | --- |")
