@@ -8,6 +8,7 @@ import torch
 
 from dcls.ops.fft import blur_kernel_from_images, cls_deconv, otf2psf, psf2otf
 from dcls.ops.imresize import imresize, resize_matrix
+from dcls.ops.pooled_conv import conv_then_adaptive_pool
 
 
 def _delta(size: int) -> torch.Tensor:
@@ -92,3 +93,39 @@ def test_cls_deconv_crop_equals_slicing_the_full_solution() -> None:
     img, kernel, grad_kernel = torch.rand(2, 4, 40, 36), torch.rand(2, 1, 9, 9), torch.randn(2, 4, 3, 3)
     full = cls_deconv(img, kernel, grad_kernel)
     torch.testing.assert_close(cls_deconv(img, kernel, grad_kernel, crop=9), full[..., 9:-9, 9:-9], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "size,output_size,kernel", [((96, 96), (3, 3), 3), ((37, 50), (3, 3), 3), ((9, 12), (4, 5), 3), ((7, 7), 3, 5)]
+)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_conv_then_adaptive_pool_equals_pooling_the_convolution(size, output_size, kernel, layout) -> None:
+    """Pooling first is exact for any bin edges (uneven, overlapping, bins wider than the map) and batch."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 5, kernel).double()
+    x = torch.randn(2, 6, *size, dtype=torch.float64).contiguous(memory_format=layout)
+    expected = torch.nn.functional.adaptive_avg_pool2d(conv(x), output_size)
+    torch.testing.assert_close(conv_then_adaptive_pool(x, conv, output_size), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_then_adaptive_pool_gradients_and_bias_free_conv() -> None:
+    torch.manual_seed(1)
+    conv = torch.nn.Conv2d(4, 4, 3, bias=False).double()
+    x = torch.randn(1, 4, 11, 10, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: conv_then_adaptive_pool(t, conv, (3, 3)), (x,))
+
+
+def test_conv_then_adaptive_pool_rejects_padded_or_strided_convs() -> None:
+    for conv in (torch.nn.Conv2d(2, 2, 3, padding=1), torch.nn.Conv2d(2, 2, 3, stride=2)):
+        with pytest.raises(ValueError, match="plain valid convolution"):
+            conv_then_adaptive_pool(torch.randn(1, 2, 9, 9), conv, 3)
+
+
+def test_cls_smoothness_operator_equals_its_grad_filter() -> None:
+    """The CLS module's folded computation of P gives what its ``grad_filter`` Sequential gives."""
+    from dcls.archs.dcls_arch import CLS
+
+    torch.manual_seed(2)
+    cls = CLS(32).double()
+    feats = torch.randn(2, 8, 40, 33, dtype=torch.float64)
+    torch.testing.assert_close(cls.smoothness_operator(feats), cls.grad_filter(feats), rtol=1e-12, atol=1e-12)

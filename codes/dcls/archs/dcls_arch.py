@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops.fft import cls_deconv
+from ..ops.pooled_conv import conv_then_adaptive_pool
 from ..registry import ARCH_REGISTRY
 from .blocks import DPCAG, initialize_weights, residual_stack
 from .upsampler import SubPixelUpsampler
@@ -41,9 +42,16 @@ class CLS(nn.Module):
         )
         self.expand_feature = nn.Conv2d(c, nf, 1, 1, 0)
 
+    def smoothness_operator(self, feats: torch.Tensor) -> torch.Tensor:
+        """``grad_filter(feats)``, its last 3x3 conv and the pooling after it computed by pooling first."""
+        *front, conv, pool, last = self.grad_filter
+        for layer in front:
+            feats = layer(feats)
+        return last(conv_then_adaptive_pool(feats, conv, pool.output_size))
+
     def forward(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         feats = self.reduce_feature(x)
-        grad_kernel = torch.exp(self.grad_filter(feats))
+        grad_kernel = torch.exp(self.smoothness_operator(feats))
         grad_kernel = grad_kernel - grad_kernel.mean(dim=(2, 3), keepdim=True)
         ks = kernel.shape[-1]
         padded = F.pad(feats.contiguous(), (ks, ks, ks, ks), mode="replicate")  # FFTs run faster on NCHW
