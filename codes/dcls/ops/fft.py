@@ -55,8 +55,9 @@ def cls_deconv(img: torch.Tensor, kernel: torch.Tensor, grad_kernel: torch.Tenso
     size = img.shape[-2:]
     ker_f = psf2otf(kernel, size)
     p_f = psf2otf(grad_kernel, size)
-    denominator = ker_f.real**2 + ker_f.imag**2 + p_f.real**2 + p_f.imag**2
-    spectrum = ker_f.conj() / denominator * torch.fft.rfft2(img)
+    inverse_denominator = (p_f.real**2 + p_f.imag**2 + (ker_f.real**2 + ker_f.imag**2)).reciprocal_()
+    # complex * real products only: a complex / real division promotes the real operand (slower)
+    spectrum = torch.fft.rfft2(img).mul_(ker_f.conj() * inverse_denominator)
     if not crop:
         return torch.fft.irfft2(spectrum, s=size)
     rows = torch.fft.ifft(spectrum, dim=-2)[..., crop:-crop, :]
