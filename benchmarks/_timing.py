@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -36,6 +37,28 @@ def median_times(
             synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+@contextmanager
+def call_times(module: torch.nn.Module, device: torch.device) -> Iterator[list[float]]:
+    """Wall time (s) of each call of ``module`` while the context is open, e.g. inside a whole forward."""
+    times: list[float] = []
+    start: list[float] = []
+
+    def before(*_: object) -> None:
+        synchronize(device)
+        start.append(time.perf_counter())
+
+    def after(*_: object) -> None:
+        synchronize(device)
+        times.append(time.perf_counter() - start.pop())
+
+    hooks = [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    try:
+        yield times
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def devices() -> list[torch.device]:

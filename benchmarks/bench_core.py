@@ -13,12 +13,13 @@ channels-last layouts, so the reference is the best the convolution library does
 from __future__ import annotations
 
 import argparse
+import statistics
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from _original import SETTING1_X4, LoopDegradation, baseline_model, nchw_model
-from _timing import add_process_options, configure_process, devices, median_times
+from _timing import add_process_options, call_times, configure_process, devices, median_times
 from torch.utils.flop_counter import FlopCounterMode
 
 from dcls.archs import DCLS
@@ -49,18 +50,24 @@ def bench_device(device: torch.device, repeats: int, warmup: int) -> dict[str, f
     with torch.inference_mode():
         kernel = model.Estimator(lr)
         cls_in = model.Restorer.feature_block(model.Restorer.conv_first(lr))  # the layout CLS sees in the model
+        cls_ours = lambda: model.Restorer.head2(cls_in, kernel)  # noqa: E731
+        cls_base = lambda: baseline.Restorer.head2(cls_in.contiguous(), kernel)  # noqa: E731
         fns = {
             "model": lambda: model(lr),
             "model_base": lambda: baseline(lr),
             "model_nchw": lambda: model_nchw(lr),
             "conv": lambda: conv(feats),
             "conv_cl": lambda: conv_cl(feats_cl),
-            "cls": lambda: model.Restorer.head2(cls_in, kernel),
-            "cls_base": lambda: baseline.Restorer.head2(feats, kernel),
             "degradation": lambda: deg(hr, rng),
             "degradation_base": lambda: deg_base(hr, rng),
         }
         r = median_times(fns, device, repeats, warmup)
+        # CLS on its own, the two implementations alternating (steady state), and inside whole forwards (where
+        # its input was just computed); a call right after an unrelated forward would be neither.
+        r.update(median_times({"cls": cls_ours, "cls_base": cls_base}, device, 10 * repeats, warmup))
+        with call_times(model.Restorer.head2, device) as ours, call_times(baseline.Restorer.head2, device) as base:
+            median_times({"ours": lambda: model(lr), "base": lambda: baseline(lr)}, device, repeats, warmup=0)
+        r["cls_in_model"], r["cls_in_model_base"] = statistics.median(ours), statistics.median(base)
         # The architecture's FLOPs, counted on the whole-image baseline: the halo rows our banded upsampler
         # recomputes are overhead, not useful work.
         r["model_gflop"], r["conv_gflop"] = gflops(baseline, lr), gflops(conv, feats)
@@ -78,7 +85,8 @@ def report(device: torch.device, r: dict[str, float]) -> None:
     print(f"== {device.type}")
     line(f"DCLS x4 setting1 forward, LR 96x96 ({r['model_gflop']:.1f} GFLOP)", "model")
     print(f"{'  same, every weight NCHW (layout before)':<46}: {r['model_nchw'] * 1e3:9.2f} ms")
-    line("CLS module (64 ch, 96x96, k=21)", "cls")
+    line("CLS module (64 ch, 96x96, k=21), back to back", "cls")
+    line("  same, inside the model forwards", "cls_in_model")
     line("degradation, 16 HR patches 256x256, x4", "degradation")
     model_rate = r["model_gflop"] / r["model"]
     nchw_rate, cl_rate = r["conv_gflop"] / r["conv"], r["conv_gflop"] / r["conv_cl"]
