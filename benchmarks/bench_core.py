@@ -3,9 +3,13 @@
 For each, the original implementation's algorithm (re-expressed in ``_original.py`` for timing only) runs
 in the same process, round-robin with ours, so the ratio is measured on the same machine under the same
 load: the original keeps every feature map NCHW, solves CLS one feature channel at a time with full complex
-FFTs, and resizes with a Python loop over output rows/columns. The model's achieved GFLOP/s is reported
-next to a plain 64-channel 3x3 convolution's at the same resolution (the faster of its NCHW and
-channels-last layouts, so the reference is the best the convolution library does on this machine).
+FFTs, applies channel attention as a product then a sum, upsamples the whole image at once, and resizes
+with a Python loop over output rows/columns. CLS is timed on its own (back to back, alternating with the
+original's) and inside the model forwards. The model's achieved GFLOP/s (the architecture's convolution
+and matrix FLOPs) is reported next to a plain 64-channel 3x3 convolution's at the same resolution (the
+faster of its NCHW and channels-last layouts, so the reference is the best the convolution library does on
+this machine). Like the entry points, the benchmark keeps freed memory for reuse
+(``dcls.utils.allocator``); ``--release-memory`` measures glibc's defaults instead.
 
     python benchmarks/bench_core.py [--repeats 5] [--threads N] [--device cpu|cuda] [--quick] [--release-memory]
 """
