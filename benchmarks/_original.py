@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dcls.archs import DCLS
-from dcls.archs.blocks import DPCAB, CALayer
+from dcls.archs.blocks import DPCAB, DPCAG, CALayer
 from dcls.archs.dcls_arch import CLS
 from dcls.degradation.synthesis import batch_blur
 
@@ -91,6 +91,15 @@ class OriginalDPCAB(DPCAB):
         return x0 + self.CA_body1(torch.cat([f1, f2], dim=1)), x1 + self.CA_body2(f2)
 
 
+class OriginalDPCAG(DPCAG):
+    """Block group as the original computes it: every result a new tensor."""
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for block in self.body:
+            x0, x1 = block(x0, x1)
+        return 2 * x0, 2 * x1
+
+
 def _nchw_copy(model: DCLS, config: dict[str, int]) -> DCLS:
     """A copy of ``model`` (weights, device, mode) with every conv weight NCHW, the CPU's channels-last undone."""
     first = next(model.parameters())
@@ -104,13 +113,14 @@ def _nchw_copy(model: DCLS, config: dict[str, int]) -> DCLS:
 
 def baseline_model(model: DCLS, config: dict[str, int] = SETTING1_X4) -> DCLS:
     """``model`` as the original runs it: every weight NCHW, a CLS that loops over channels, attention as a
-    product then a sum, the upsampler on the whole image."""
+    product then a sum, every block result a new tensor, the upsampler on the whole image."""
     baseline = _nchw_copy(model, config)
     baseline.Restorer.head2.__class__ = LoopCLS
     baseline.Restorer.upscale.__class__ = nn.Sequential  # whole-image upsampling, no bands
+    originals = {DPCAB: OriginalDPCAB, DPCAG: OriginalDPCAG, CALayer: OriginalCALayer}
     for module in baseline.modules():
-        if isinstance(module, (DPCAB, CALayer)):
-            module.__class__ = OriginalDPCAB if isinstance(module, DPCAB) else OriginalCALayer
+        if type(module) in originals:
+            module.__class__ = originals[type(module)]
     return baseline
 
 

@@ -117,3 +117,21 @@ def test_restorer_is_channels_last_on_cpu_only_and_returns_nchw() -> None:
     torch.testing.assert_close(kernel, kernel_nchw, atol=0, rtol=0)
     net.to("meta")
     assert all(w.is_contiguous() for w in _conv_weights(net.Restorer))
+
+
+def test_group_without_autograd_updates_only_its_own_intermediates() -> None:
+    """No-grad DPCAG runs its later blocks in place: same result as with autograd, inputs left untouched."""
+    from dcls.archs.blocks import DPCAG
+
+    torch.manual_seed(0)
+    group = DPCAG(16, 4, 3, 3, nb=3)
+    x0, x1 = torch.randn(2, 16, 9, 11), torch.randn(2, 4, 9, 11)
+    before = (x0.clone(), x1.clone())
+    with torch.no_grad():
+        fast = group(x0, x1)
+    reference = group(x0, x1)
+    assert torch.equal(x0, before[0]) and torch.equal(x1, before[1])
+    for a, b in zip(fast, reference):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    sum(r.sum() for r in reference).backward()  # the autograd path stays out of place
+    assert all(p.grad is not None for p in group.parameters())
