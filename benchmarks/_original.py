@@ -4,8 +4,9 @@ Each function keeps the original's structure where that structure costs time: a 
 channels with full complex 3-D FFTs and OTFs built by slice copies into zero tensors (CLS, kernel
 reformulation), a sort for the 41st-largest kernel value, a Python loop over output rows and columns in the
 bicubic resize with one batched matrix-vector product each (and a device-to-host read of the start index),
-and numpy kernel synthesis. Complex arithmetic replaces the original's separate real/imaginary slice
-arithmetic (which was slower), so these baselines err on the fast side.
+and numpy kernel synthesis. Spectra are handled as the original handles them: real and imaginary parts in a
+last dimension of 2 (its ``torch.rfft(x, 3, onesided=False)``, mapped to ``torch.fft`` as in the golden
+reference), combined by slice arithmetic into zero tensors.
 """
 
 from __future__ import annotations
@@ -28,15 +29,25 @@ SETTING1_X4 = {"nf": 64, "nb": 10, "ng": 5, "in_nc": 3, "upscale": 4, "input_par
 FFT_DIMS = (-3, -2, -1)  # the original's 3-D transforms over (1 channel, H, W)
 
 
+def _rfft3(x: torch.Tensor) -> torch.Tensor:
+    """The original's ``torch.rfft(x, 3, onesided=False)``: full 3-D spectrum, real/imag in a last dim of 2."""
+    return torch.view_as_real(torch.fft.fftn(x, dim=FFT_DIMS))
+
+
+def _irfft3(x: torch.Tensor) -> torch.Tensor:
+    """The original's ``torch.irfft(x, 3, onesided=False)`` of such a spectrum."""
+    return torch.fft.ifftn(torch.view_as_complex(x.contiguous()), dim=FFT_DIMS).real
+
+
 def _full_otf(ker: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    """Full complex OTF: the kernel's four quadrants copied circularly into a zero tensor, 3-D FFT."""
+    """The original's psf2otf: the kernel's four quadrants copied circularly into a zero tensor, 3-D FFT."""
     psf = torch.zeros(size, device=ker.device, dtype=ker.dtype)
     c = ker.shape[-1] // 2 + 1
     psf[..., :c, :c] = ker[..., c - 1 :, c - 1 :]
     psf[..., :c, -(c - 1) :] = ker[..., c - 1 :, : c - 1]
     psf[..., -(c - 1) :, :c] = ker[..., : c - 1, c - 1 :]
     psf[..., -(c - 1) :, -(c - 1) :] = ker[..., : c - 1, : c - 1]
-    return torch.fft.fftn(psf, dim=FFT_DIMS)
+    return _rfft3(psf)
 
 
 def _window_psf(psf: torch.Tensor, size: torch.Size) -> torch.Tensor:
@@ -50,17 +61,28 @@ def _window_psf(psf: torch.Tensor, size: torch.Size) -> torch.Tensor:
     return ker
 
 
+def _solve_one_channel(img: torch.Tensor, kernel: torch.Tensor, grad_kernel: torch.Tensor) -> torch.Tensor:
+    """The original's CLS solve of one channel, with its real/imaginary slice arithmetic into zero tensors."""
+    ker_f, ker_p = _full_otf(kernel, img.shape), _full_otf(grad_kernel, img.shape)
+    denominator = ker_f[..., 0] * ker_f[..., 0] + ker_f[..., 1] * ker_f[..., 1]
+    denominator = denominator + ker_p[..., 0] * ker_p[..., 0] + ker_p[..., 1] * ker_p[..., 1]
+    inv_ker_f = torch.zeros_like(ker_f)
+    inv_ker_f[..., 0] = ker_f[..., 0] / denominator
+    inv_ker_f[..., 1] = -ker_f[..., 1] / denominator
+    img_f = _rfft3(img)
+    deblur_f = torch.zeros_like(inv_ker_f)
+    deblur_f[..., 0] = inv_ker_f[..., 0] * img_f[..., 0] - inv_ker_f[..., 1] * img_f[..., 1]
+    deblur_f[..., 1] = inv_ker_f[..., 0] * img_f[..., 1] + inv_ker_f[..., 1] * img_f[..., 0]
+    return _irfft3(deblur_f)
+
+
 def per_channel_cls(feats: torch.Tensor, kernel: torch.Tensor, grad_kernel: torch.Tensor) -> torch.Tensor:
-    """The original's CLS solve: a Python loop over channels, full complex FFTs, results copied into zeros."""
+    """The original's CLS: a Python loop over channels, each solved as above, results copied into zeros."""
     ks = kernel.shape[-1]
     padded = F.pad(feats, (ks, ks, ks, ks), mode="replicate")
     out = torch.zeros_like(feats)
     for c in range(padded.shape[1]):
-        img = padded[:, c : c + 1]
-        ker_f = _full_otf(kernel, img.shape)
-        p_f = _full_otf(grad_kernel[:, c : c + 1], img.shape)
-        inv = ker_f.conj() / (ker_f.real**2 + ker_f.imag**2 + p_f.real**2 + p_f.imag**2)
-        deblurred = torch.fft.ifftn(inv * torch.fft.fftn(img, dim=FFT_DIMS), dim=FFT_DIMS).real
+        deblurred = _solve_one_channel(padded[:, c : c + 1], kernel, grad_kernel[:, c : c + 1])
         out[:, c : c + 1] = deblurred[..., ks:-ks, ks:-ks]
     return out
 
@@ -240,10 +262,15 @@ class LoopCorrectionLoss(nn.Module):
         kernels = []
         mask = torch.ones_like(k_pred)
         for c in range(lr_blured.shape[1]):
-            blur_f = torch.fft.fftn(lr_blured[:, c : c + 1], dim=FFT_DIMS)
-            img_f = torch.fft.fftn(lr[:, c : c + 1], dim=FFT_DIMS)
-            ratio = blur_f * img_f.conj() / (img_f.real**2 + img_f.imag**2 + self.eps)
-            k_c = _window_psf(torch.fft.ifftn(ratio, dim=FFT_DIMS).real, k_pred.shape)
+            blur_f, img_f = _rfft3(lr_blured[:, c : c + 1]), _rfft3(lr[:, c : c + 1])
+            denominator = img_f[..., 0] * img_f[..., 0] + img_f[..., 1] * img_f[..., 1] + self.eps
+            inv_denominator = torch.zeros_like(img_f)
+            inv_denominator[..., 0] = img_f[..., 0] / denominator
+            inv_denominator[..., 1] = -img_f[..., 1] / denominator
+            ratio = torch.zeros_like(blur_f)
+            ratio[..., 0] = inv_denominator[..., 0] * blur_f[..., 0] - inv_denominator[..., 1] * blur_f[..., 1]
+            ratio[..., 1] = inv_denominator[..., 0] * blur_f[..., 1] + inv_denominator[..., 1] * blur_f[..., 0]
+            k_c = _window_psf(_irfft3(ratio), k_pred.shape)
             kernels.append(k_c.clone())
             mask = mask * k_c
         k_correct = torch.cat(kernels, dim=1).mean(dim=1, keepdim=True) * (mask > 0)
