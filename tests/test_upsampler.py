@@ -1,4 +1,5 @@
-"""Sub-pixel upsampler: evaluation in pieces (batch chunks, row bands) equals the whole evaluation."""
+"""Sub-pixel upsampler: folded (inference) and in pieces (batch chunks, row bands; training) it equals the
+plain evaluation of its layers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch.nn as nn
 
 from dcls.archs import DCLS, upsampler
 from dcls.archs.dcls_arch import _upsampler
+from dcls.archs.linear_fold import fold_linear_stack, stack_geometry
 from dcls.archs.upsampler import SubPixelUpsampler, _rows_needed
 
 
@@ -27,8 +29,57 @@ def test_pieces_equal_the_whole_image(
     module = _upsampler(8, 3, scale)
     x = torch.randn(batch, 8, 13, 7).contiguous(memory_format=layout)
     monkeypatch.setattr(upsampler, "PIECE_BYTES", piece_bytes)
+    with torch.enable_grad():  # the training path (no autograd folds the stack instead)
+        pieces = module(x)
+    torch.testing.assert_close(pieces, _whole(module, x), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("size", [(6, 6), (13, 7), (40, 33)])
+def test_folded_inference_equals_the_layers(
+    scale: int, batch: int, layout: torch.memory_format, size: tuple[int, int]
+) -> None:
+    """Every output pixel, the image borders (recomputed from strips) included, down to the smallest input
+    that is folded (twice the edge strip)."""
+    torch.manual_seed(scale)
+    module = _upsampler(16, 3, scale)
+    x = torch.randn(batch, 16, *size).contiguous(memory_format=layout)
     with torch.no_grad():
-        torch.testing.assert_close(module(x), _whole(module, x), atol=1e-6, rtol=1e-6)
+        folded, plain = module(x), _whole(module, x)
+    assert getattr(module, "_fold_cache", None) is not None, "the folded path ran"
+    torch.testing.assert_close(folded, plain, atol=2e-6, rtol=1e-5)
+
+
+def test_folded_weights_follow_every_weight_change() -> None:
+    """In-place changes (optimizer steps, ``.data`` writes, ``load_state_dict``) and new dtypes refold."""
+    torch.manual_seed(0)
+    module = _upsampler(8, 3, 4)
+    x = torch.randn(1, 8, 9, 10)
+    with torch.no_grad():
+        module(x)
+        module[2].weight.data.mul_(-0.5)  # no version-counter bump through .data
+        torch.testing.assert_close(module(x), _whole(module, x), atol=2e-6, rtol=1e-5)
+        other = _upsampler(8, 3, 4)
+        module.load_state_dict(other.state_dict())
+        torch.testing.assert_close(module(x), _whole(other, x), atol=2e-6, rtol=1e-5)
+        module.double()
+        torch.testing.assert_close(module(x.double()), _whole(module, x.double()), atol=1e-12, rtol=1e-12)
+
+
+def test_inputs_below_two_edge_strips_run_the_plain_layers() -> None:
+    module = _upsampler(8, 3, 2)
+    with torch.no_grad():
+        out = module(torch.randn(1, 8, 5, 9))
+    assert out.shape == (1, 3, 10, 18) and getattr(module, "_fold_cache", None) is None
+
+
+def test_fold_geometry_and_weight_shape() -> None:
+    module = _upsampler(8, 3, 4)
+    assert stack_geometry(list(module)) == (4, 2)  # 1 + 1/2 + 1/4 LR pixels of reach, rounded up
+    weight, bias, factor = fold_linear_stack(list(module), torch.float32)
+    assert weight.shape == (3 * 16, 8, 5, 5) and bias.shape == (48,) and factor == 4
 
 
 def test_band_gradients_equal_the_whole_image(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,16 +1,21 @@
-"""Sub-pixel upsampler (3x3 convs and PixelShuffles), evaluated in cache-sized pieces on the CPU.
+"""Sub-pixel upsampler (3x3 convs and PixelShuffles, no nonlinearity), evaluated cheaply on the CPU.
 
-At x4 its widest intermediate (256 channels at twice the LR size) is 38 MB for one 96x96 LR input: written by
-one convolution, reshuffled and read again, it makes the stage memory-bound. In pieces (a few samples of the
-batch, or bands of output rows of one sample, each band with the halo rows its 3x3 convolutions need), the
-intermediates stay in cache. Results are bit-identical to the whole evaluation: every output row sees exactly
-the same inputs, with zero padding only at the image borders.
+Without autograd (testing, inference, validation) the stack is one convolution on the LR grid: folded once
+per set of weights (:mod:`.linear_fold`), 10x fewer multiply-adds at x4; the outermost LR pixel's outputs,
+where the stack's own zero padding matters, are recomputed exactly from thin strips. For training it runs
+in pieces: at x4 its widest intermediate (256 channels at twice the LR size) is 38 MB for one 96x96 LR
+input, and in pieces (a few samples of the batch, or bands of output rows of one sample, each with the halo
+rows its 3x3 convolutions need) the intermediates stay in cache. Either way the results equal the plain
+evaluation up to float rounding.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+from .linear_fold import fold_linear_stack, stack_geometry
 
 PIECE_BYTES = 12 * 2**20
 """Largest intermediate per piece: 1.4x faster than whole at 96x96 LR on a 2-core EPYC with 32 MB L3
@@ -37,12 +42,15 @@ def _rows_needed(layers: list[nn.Module], heights: list[int], lo: int, hi: int) 
 class SubPixelUpsampler(nn.Sequential):
     """``Conv, PixelShuffle(r), ..., Conv`` (a ``Sequential``, so parameter names stay ``upscale.<i>.*``).
 
-    On the CPU it runs in pieces of at most :data:`PIECE_BYTES` per intermediate; elsewhere it runs whole.
+    On the CPU: folded without autograd, else in pieces of at most :data:`PIECE_BYTES` per intermediate.
+    Elsewhere it runs as the plain sequence.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             return super().forward(x)
+        if not torch.is_grad_enabled() and min(x.shape[-2:]) >= 2 * self._edge_strip():
+            return self._folded(x)
         heights, sample_bytes = self._shapes(x)
         if x.shape[0] * sample_bytes <= PIECE_BYTES:
             return super().forward(x)
@@ -50,6 +58,34 @@ class SubPixelUpsampler(nn.Sequential):
             chunk = int(PIECE_BYTES // sample_bytes)
             return torch.cat([nn.Sequential.forward(self, part) for part in x.split(chunk)])
         return torch.cat([self._in_bands(sample, heights, sample_bytes) for sample in x.split(1)])
+
+    def _folded(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference: the whole stack as one convolution on the LR grid (:mod:`.linear_fold`), folded again
+        whenever the weights differ from the ones last folded (compared by value: in-place changes through
+        ``.data`` bump no version counter); the outputs of the outermost LR pixels, where the stack's own zero
+        padding matters, are recomputed exactly from thin strips of the input."""
+        cached = getattr(self, "_fold_cache", None)
+        params = list(self.parameters())
+        if (
+            cached is None
+            or cached[0] != x.dtype
+            or not all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(cached[1], params))
+        ):
+            snapshot = [p.detach().clone() for p in params]
+            cached = self._fold_cache = (x.dtype, snapshot, *fold_linear_stack(list(self), x.dtype))
+        _, _, weight, bias, factor = cached
+        out = F.pixel_shuffle(F.conv2d(x, weight, bias, padding=weight.shape[-1] // 2), factor)
+        whole, strip = super().forward, self._edge_strip()
+        out[:, :, :factor] = whole(x[:, :, :strip])[:, :, :factor]
+        out[:, :, -factor:] = whole(x[:, :, -strip:])[:, :, -factor:]
+        out[:, :, :, :factor] = whole(x[:, :, :, :strip])[:, :, :, :factor]
+        out[:, :, :, -factor:] = whole(x[:, :, :, -strip:])[:, :, :, -factor:]
+        return out
+
+    def _edge_strip(self) -> int:
+        """LR rows (or columns) from an edge whose stack output is exact for the outermost LR pixel: the
+        pixel itself and the ``reach`` further ones its outputs depend on."""
+        return 1 + stack_geometry(list(self))[1]
 
     def _shapes(self, x: torch.Tensor) -> tuple[list[int], int]:
         """Each layer's output height, and the bytes of the largest intermediate of one sample."""
