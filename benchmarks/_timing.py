@@ -10,8 +10,6 @@ from contextlib import contextmanager
 
 import torch
 
-from dcls.utils.allocator import keep_freed_memory
-
 
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
@@ -67,20 +65,13 @@ def devices() -> list[torch.device]:
 
 
 def add_process_options(parser: argparse.ArgumentParser) -> None:
-    """--threads and --release-memory, shared by the model benchmarks."""
+    """--threads, shared by the model benchmarks."""
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument(
-        "--release-memory",
-        action="store_true",
-        help="leave glibc's default of handing freed memory back (the entry points keep it for reuse)",
-    )
 
 
 def configure_process(args: argparse.Namespace) -> str:
-    """Apply the process options as the entry points do (threads, allocator, cuDNN autotuning); describe them."""
+    """Apply the process options (threads; cuDNN autotuning as the original's train.py); describe them."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    kept = not args.release_memory and keep_freed_memory()
-    torch.backends.cudnn.benchmark = True  # as the original's train.py
-    memory = "freed memory kept for reuse" if kept else "glibc default allocator settings"
-    return f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {memory}"
+    torch.backends.cudnn.benchmark = True
+    return f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"

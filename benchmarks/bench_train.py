@@ -7,7 +7,6 @@ HR, quantisation) + forward + pixel and kernel-correction losses + backward + Ad
 process from the same weights, round-robin with ours, so the ratio is measured under the same load.
 
     python benchmarks/bench_train.py [--repeats 5] [--threads N] [--device cpu|cuda] [--quick] [--nchw]
-                                     [--release-memory]
 
 The last column is the original's time per iteration over the row's: above 1, the row is faster.
 """

@@ -3,8 +3,6 @@
 import sys
 
 from dcls.inference.cli import main
-from dcls.utils.allocator import keep_freed_memory
 
 if __name__ == "__main__":
-    keep_freed_memory()
     sys.exit(main())

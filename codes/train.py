@@ -6,8 +6,6 @@ Distributed: ``torchrun --nproc_per_node=N codes/train.py -opt F --launcher pyto
 import sys
 
 from dcls.engine.cli import train_main
-from dcls.utils.allocator import keep_freed_memory
 
 if __name__ == "__main__":
-    keep_freed_memory()
     sys.exit(train_main())
