@@ -112,7 +112,8 @@ class DPCAG(nn.Module):
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Without autograd, blocks after the first update the group's own intermediates in place (measured
-        # 1.5% of a CPU forward); the group's inputs are never written.
+        # 1.5% of a CPU forward); the group's inputs are never written. Hooks that keep a block's outputs must
+        # clone them, as for the outputs of convolutions followed by the in-place LeakyReLUs.
         in_place = not torch.is_grad_enabled()
         for i, block in enumerate(self.body):
             x0, x1 = block(x0, x1, reuse_inputs=in_place and i > 0)
