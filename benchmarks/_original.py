@@ -5,8 +5,8 @@ channels with full complex 3-D FFTs and OTFs built by slice copies into zero ten
 reformulation), a sort for the 41st-largest kernel value, a Python loop over output rows and columns in the
 bicubic resize with one batched matrix-vector product each (and a device-to-host read of the start index),
 and numpy kernel synthesis. Spectra are handled as the original handles them: real and imaginary parts in a
-last dimension of 2 (its ``torch.rfft(x, 3, onesided=False)``, mapped to ``torch.fft`` as in the golden
-reference), combined by slice arithmetic into zero tensors.
+last dimension of 2 (its 3-D real-input FFT with ``onesided=False``, from the pre-1.8 API, mapped to
+``torch.fft`` as in the golden reference), combined by slice arithmetic into zero tensors.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ FFT_DIMS = (-3, -2, -1)  # the original's 3-D transforms over (1 channel, H, W)
 
 
 def _rfft3(x: torch.Tensor) -> torch.Tensor:
-    """The original's ``torch.rfft(x, 3, onesided=False)``: full 3-D spectrum, real/imag in a last dim of 2."""
+    """The original's 3-D forward transform (old API, ``onesided=False``): full spectrum, real/imag last."""
     return torch.view_as_real(torch.fft.fftn(x, dim=FFT_DIMS))
 
 
 def _irfft3(x: torch.Tensor) -> torch.Tensor:
-    """The original's ``torch.irfft(x, 3, onesided=False)`` of such a spectrum."""
+    """The original's 3-D inverse transform (old API, ``onesided=False``) of such a spectrum: its real part."""
     return torch.fft.ifftn(torch.view_as_complex(x.contiguous()), dim=FFT_DIMS).real
 
 
@@ -188,30 +188,25 @@ def _extend(x: torch.Tensor, dim: int, head: int, tail: int) -> torch.Tensor:
     return out
 
 
+def _loop_resize_last(x: torch.Tensor, out_len: int, scale: float) -> torch.Tensor:
+    """One axis of the original's resize, the last of (n, a, length): one bmm per output sample."""
+    weights, index, head, tail = _taps(x.shape[-1], out_len, scale)
+    weights, index = weights.to(x.device), index.to(x.device)
+    ext = _extend(x, 2, head, tail)
+    out = x.new_empty(*x.shape[:2], out_len)
+    taps = weights.shape[1]
+    for j in range(out_len):
+        start = int(index[j, 0])  # a device-to-host read per output sample, as the original
+        out[:, :, j] = ext[:, :, start : start + taps].bmm(weights[j][None, :, None].repeat(x.shape[0], 1, 1))[..., 0]
+    return out
+
+
 def loop_imresize(img: torch.Tensor, scale: float) -> torch.Tensor:
     """The original's batched MATLAB bicubic resize: one bmm per output row, then one per output column."""
     b, c, h, w = img.shape
     out_h, out_w = math.ceil(h * scale), math.ceil(w * scale)
-    flat = img.reshape(b * c, h, w)
-    w_h, i_h, head, tail = _taps(h, out_h, scale)
-    w_h, i_h = w_h.to(img.device), i_h.to(img.device)
-    ext = _extend(flat, 1, head, tail)
-    rows = flat.new_empty(b * c, out_h, w)
-    taps = w_h.shape[1]
-    for i in range(out_h):
-        start = int(i_h[i, 0])
-        rows[:, i, :] = (
-            ext[:, start : start + taps, :].transpose(1, 2).bmm(w_h[i][None, :, None].repeat(b * c, 1, 1))[..., 0]
-        )
-    w_w, i_w, head, tail = _taps(w, out_w, scale)
-    w_w, i_w = w_w.to(img.device), i_w.to(img.device)
-    ext = _extend(rows, 2, head, tail)
-    out = flat.new_empty(b * c, out_h, out_w)
-    taps = w_w.shape[1]
-    for j in range(out_w):
-        start = int(i_w[j, 0])
-        out[:, :, j] = ext[:, :, start : start + taps].bmm(w_w[j][None, :, None].repeat(b * c, 1, 1))[..., 0]
-    return out.reshape(b, c, out_h, out_w)
+    rows = _loop_resize_last(img.reshape(b * c, h, w).transpose(1, 2), out_h, scale).transpose(1, 2)
+    return _loop_resize_last(rows, out_w, scale).reshape(b, c, out_h, out_w)
 
 
 def numpy_kernels(batch: int, size: int, sig_min: float, sig_max: float, rng: np.random.Generator) -> torch.Tensor:

@@ -55,8 +55,14 @@ def bench_device(device: torch.device, repeats: int, warmup: int) -> dict[str, f
     with torch.inference_mode():
         kernel = model.Estimator(lr)
         cls_in = model.Restorer.feature_block(model.Restorer.conv_first(lr))  # the layout CLS sees in the model
-        cls_ours = lambda: model.Restorer.head2(cls_in, kernel)  # noqa: E731
-        cls_base = lambda: baseline.Restorer.head2(cls_in.contiguous(), kernel)  # noqa: E731
+        cls_in_nchw = cls_in.contiguous()
+
+        def cls_ours() -> torch.Tensor:
+            return model.Restorer.head2(cls_in, kernel)
+
+        def cls_base() -> torch.Tensor:
+            return baseline.Restorer.head2(cls_in_nchw, kernel)
+
         fns = {
             "model": lambda: model(lr),
             "model_base": lambda: baseline(lr),
