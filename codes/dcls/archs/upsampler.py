@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from .linear_fold import fold_linear_stack, stack_geometry
 
 PIECE_BYTES = 12 * 2**20
-"""Largest intermediate per piece: 1.4x faster than whole at 96x96 LR on a 2-core EPYC with 32 MB L3
-(measured 8-16 MB best; benchmarks/bench_core.py)."""
+"""Largest intermediate per piece (training path): 1.4x faster than whole at 96x96 LR on a 2-core EPYC with
+32 MB L3 (measured 8-16 MB best)."""
 
 
 def _rows_needed(layers: list[nn.Module], heights: list[int], lo: int, hi: int) -> list[tuple[int, int]]:
@@ -49,8 +49,9 @@ class SubPixelUpsampler(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             return super().forward(x)
-        if not torch.is_grad_enabled() and min(x.shape[-2:]) >= 2 * self._edge_strip():
-            return self._folded(x)
+        strip = self._edge_strip()
+        if not torch.is_grad_enabled() and min(x.shape[-2:]) >= 2 * strip:
+            return self._folded(x, strip)
         heights, sample_bytes = self._shapes(x)
         if x.shape[0] * sample_bytes <= PIECE_BYTES:
             return super().forward(x)
@@ -59,11 +60,11 @@ class SubPixelUpsampler(nn.Sequential):
             return torch.cat([nn.Sequential.forward(self, part) for part in x.split(chunk)])
         return torch.cat([self._in_bands(sample, heights, sample_bytes) for sample in x.split(1)])
 
-    def _folded(self, x: torch.Tensor) -> torch.Tensor:
+    def _folded(self, x: torch.Tensor, strip: int) -> torch.Tensor:
         """Inference: the whole stack as one convolution on the LR grid (:mod:`.linear_fold`), folded again
         whenever the weights differ from the ones last folded (compared by value: in-place changes through
         ``.data`` bump no version counter); the outputs of the outermost LR pixels, where the stack's own zero
-        padding matters, are recomputed exactly from thin strips of the input."""
+        padding matters, are recomputed exactly from ``strip``-wide strips of the input."""
         cached = getattr(self, "_fold_cache", None)
         params = list(self.parameters())
         if (
@@ -75,7 +76,7 @@ class SubPixelUpsampler(nn.Sequential):
             cached = self._fold_cache = (x.dtype, snapshot, *fold_linear_stack(list(self), x.dtype))
         _, _, weight, bias, factor = cached
         out = F.pixel_shuffle(F.conv2d(x, weight, bias, padding=weight.shape[-1] // 2), factor)
-        whole, strip = super().forward, self._edge_strip()
+        whole = super().forward
         out[:, :, :factor] = whole(x[:, :, :strip])[:, :, :factor]
         out[:, :, -factor:] = whole(x[:, :, -strip:])[:, :, -factor:]
         out[:, :, :, :factor] = whole(x[:, :, :, :strip])[:, :, :, :factor]
