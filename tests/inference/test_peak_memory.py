@@ -40,7 +40,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the peak RSS from Linux's /proc")
 def test_tiled_run_agrees_with_whole_image_at_lower_peak_memory(tmp_path, make_photo, tiny_checkpoint, tiny_args):
     src = tmp_path / "photo.png"
-    assert cv2.imwrite(str(src), make_photo(512, 640))
+    assert cv2.imwrite(str(src), make_photo(1024, 1024))
     common = ["--checkpoint", str(tiny_checkpoint), *tiny_args, "--input", str(src), "--device", "cpu"]
     job = [common, str(tmp_path / "tiled"), str(tmp_path / "whole"), 96]
     path = os.pathsep.join(filter(None, [str(REPO / "codes"), os.environ.get("PYTHONPATH")]))
@@ -52,7 +52,7 @@ def test_tiled_run_agrees_with_whole_image_at_lower_peak_memory(tmp_path, make_p
     assert report["codes"] == [0, 0]
     tiled = cv2.imread(str(tmp_path / "tiled" / "photo_x4.png"))
     whole = cv2.imread(str(tmp_path / "whole" / "photo_x4.png"))
-    assert tiled.shape == whole.shape == (2048, 2560, 3)
+    assert tiled.shape == whole.shape == (4096, 4096, 3)
     assert _psnr(tiled, whole) >= 40.0
     saved = report["whole"] - report["tiled"]
     print(f"peak RSS: tiled {report['tiled']:.0f} MiB, whole image {report['whole']:.0f} MiB")
