@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dcls.archs import DCLS
+from dcls.archs import ARCH_REGISTRY, DCLS
 from dcls.archs.dcls_arch import FILTER_STRUCTURES
-from dcls.registry import ARCH_REGISTRY
 
 TINY = {"nf": 16, "nb": 1, "ng": 1, "in_nc": 3, "input_para": 8}
 

@@ -20,12 +20,8 @@ from typing import Any
 
 import yaml
 
+from .errors import ConfigError
 from .utils.image_io import atomic_write_bytes
-
-
-class ConfigError(ValueError):
-    """A user error in an options file or a command-line override; the message is one line."""
-
 
 _REQUIRED = object()
 

@@ -8,8 +8,9 @@ import torch.nn as nn
 from .degradation.synthesis import batch_blur
 from .ops.fft import blur_kernel_from_images
 from .ops.imresize import imresize
-from .registry import LOSS_REGISTRY
+from .registry import Registry
 
+LOSS_REGISTRY = Registry("loss")
 LOSS_REGISTRY.register("l1")(nn.L1Loss)
 LOSS_REGISTRY.register("l2")(nn.MSELoss)
 

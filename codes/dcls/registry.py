@@ -1,4 +1,4 @@
-"""One tiny name -> class registry, so YAML can select models, datasets and losses by ``type``."""
+"""One tiny name -> class registry, so YAML can select architectures, datasets and losses by name."""
 
 from __future__ import annotations
 
@@ -42,7 +42,3 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._entries)
 
-
-ARCH_REGISTRY = Registry("architecture")
-DATASET_REGISTRY = Registry("dataset")
-LOSS_REGISTRY = Registry("loss")

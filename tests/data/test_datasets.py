@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from dcls.data import build_dataloader, build_dataset
+from dcls.data.datasets import DATASET_REGISTRY
 from dcls.data.lmdb_io import write_lmdb
-from dcls.registry import DATASET_REGISTRY
 
 
 def _rgb_tensor(bgr: np.ndarray) -> torch.Tensor:

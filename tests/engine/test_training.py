@@ -8,8 +8,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from dcls.archs import build_network
 from dcls.config import load_options
-from dcls.engine.trainer import build_network
 
 ITERS = (4, 8, 12)
 
@@ -24,7 +24,7 @@ def test_weights_are_bare_state_dicts_that_load_strictly(finished_run) -> None:
         assert all(isinstance(v, torch.Tensor) for v in state.values())
         assert not any(k.startswith("module.") for k in state)
         assert all(torch.isfinite(v).all() for v in state.values())
-        build_network(opt).load_state_dict(state, strict=True)
+        build_network(**opt["network_G"]).load_state_dict(state, strict=True)
         if previous is not None:
             assert any(not torch.equal(previous[k], state[k]) for k in state), f"{name}: weights did not change"
         previous = state

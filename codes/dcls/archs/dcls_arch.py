@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from ..ops.fft import cls_deconv
 from ..ops.pooled_conv import conv_then_adaptive_pool
-from ..registry import ARCH_REGISTRY
 from .blocks import DPCAG, initialize_weights, residual_stack
+from .registry import ARCH_REGISTRY
 from .upsampler import SubPixelUpsampler
 
 # Sizes of the linear conv layers whose composition is the estimated kernel; the receptive field of

@@ -14,12 +14,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..registry import DATASET_REGISTRY
+from ..registry import Registry
 from ..utils.image import modcrop
 from .sources import FolderSource, LmdbSource, is_lmdb, open_source
 from .transforms import apply_augment, check_min_size, crop_window, draw_augment, to_bgr3, to_tensor
 
 _MISSING = object()
+
+DATASET_REGISTRY = Registry("dataset")
 
 
 class _ImageDataset(Dataset):

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, get_worker_info
 
-from ..registry import DATASET_REGISTRY
+from .datasets import DATASET_REGISTRY
 
 
 def build_dataset(opt: dict[str, Any]) -> Dataset:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..errors import CheckpointError
 from ..utils.image_io import atomic_write_bytes
 
 logger = logging.getLogger("dcls")
@@ -30,10 +31,6 @@ logger = logging.getLogger("dcls")
 GROUP_CHANNELS = 16  # hidden channels of the estimator's linear kernel stack (SPEC.md section 2)
 WRAPPER_KEYS = ("params", "state_dict", "model")
 STATE_KEYS = ("iter", "epoch", "optimizers", "schedulers")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: unreadable, incomplete, or made for another model."""
 
 
 @dataclass

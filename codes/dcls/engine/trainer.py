@@ -23,13 +23,12 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import archs  # noqa: F401  (registers the architectures)
+from ..archs import build_network
 from ..config import ConfigError
 from ..data import build_dataloader, build_dataset
 from ..degradation.synthesis import Degradation, DegradedBatch
 from ..inference.kernel_vis import kernel_grid
 from ..losses import CorrectionLoss, build_pixel_loss
-from ..registry import ARCH_REGISTRY
 from ..step import StepOutput, build_optimizer
 from ..step import train_step as optimisation_step
 from . import checkpoint as ckpt
@@ -40,15 +39,6 @@ from .guard import CollapseGuard
 from .schedulers import apply_warmup, build_scheduler
 
 logger = logging.getLogger("dcls")
-
-
-def build_network(opt: dict[str, Any]) -> nn.Module:
-    """The network of ``network_G`` (registry name ``which_model_G``, keyword arguments ``setting``)."""
-    net = opt["network_G"]
-    try:
-        return ARCH_REGISTRY.build(net["which_model_G"], **net["setting"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"network_G: cannot build {net['which_model_G']} ({exc})") from None
 
 
 def build_degradation(opt: dict[str, Any]) -> Degradation:
@@ -86,7 +76,7 @@ class Trainer:
         self.seed = self._choose_seed()
 
         seed_everything(self.seed)  # identical initial weights on every rank
-        self.model = build_network(opt).to(self.device)
+        self.model = build_network(**opt["network_G"]).to(self.device)
         self._load_weights(resume)
         self.optimizer = build_optimizer(self.model, tr["lr_G"], tr["lr_E"], (tr["beta1"], tr["beta2"]),
                                          tr["weight_decay_G"])

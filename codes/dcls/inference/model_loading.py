@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
+from dcls.archs import build_network
 from dcls.config import ConfigError, apply_overrides, read_yaml, validate
 from dcls.engine.checkpoint import CheckpointError, describe, load_network, read_state_dict
-from dcls.engine.trainer import build_network
 
 # The published models (SPEC.md section 3); setting 1 uses 21x21 kernels, setting 2 11x11 (x2) / 31x31 (x4).
 PUBLISHED_SIZES = {"nf": 64, "nb": 10, "ng": 5, "input_para": 256}
@@ -84,7 +84,7 @@ def spec_from_namespace(args: argparse.Namespace, input_dir: str) -> ModelSpec:
 def build_model(spec: ModelSpec) -> torch.nn.Module:
     """Instantiate the network and load its checkpoint strictly (the engine's loader: weights_only, CPU,
     ``module.`` stripped, a mismatch named in one line as a CheckpointError)."""
-    model = build_network({"network_G": {"which_model_G": spec.arch, "setting": spec.kwargs}})
+    model = build_network(spec.arch, spec.kwargs)
     try:
         load_network(model, spec.checkpoint, strict=True)
     except CheckpointError as exc:

@@ -1,0 +1,22 @@
+"""The architecture registry and ``build_network``: ``network_G.which_model_G`` names a registered class,
+``network_G.setting`` holds its keyword arguments, verbatim."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch.nn as nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+
+ARCH_REGISTRY = Registry("architecture")
+
+
+def build_network(which_model_G: str, setting: Mapping[str, Any]) -> nn.Module:
+    """The registered architecture ``which_model_G`` built with the keyword arguments ``setting``."""
+    try:
+        return ARCH_REGISTRY.build(which_model_G, **setting)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"network_G: cannot build {which_model_G} ({' '.join(str(exc).split())})") from None
