@@ -1,4 +1,4 @@
-"""Batched training-pair synthesis (SPEC.md section 1) and the Gaussian8 benchmark degradation.
+"""Batched training-pair synthesis (docs/method.md §1) and the Gaussian8 benchmark degradation.
 
 Cheap random parameters (kernels, noise levels) are drawn on the CPU from an explicit numpy
 ``Generator``; blur, bicubic downsampling and noise run batched on the HR tensor's own device.
@@ -93,7 +93,7 @@ class Degradation:
 
 
 def gaussian8_sigmas(scale: int) -> list[float]:
-    """The eight kernel widths of the Gaussian8 benchmark for ``scale`` (SPEC.md section 5)."""
+    """The eight kernel widths of the Gaussian8 benchmark for ``scale`` (docs/method.md §7)."""
     if scale not in GAUSSIAN8_SIGMA_RANGE:
         raise ValueError(f"Gaussian8 is defined for scales 2, 3, 4, not {scale}")
     return [float(s) for s in np.linspace(*GAUSSIAN8_SIGMA_RANGE[scale], 8)]

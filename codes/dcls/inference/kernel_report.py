@@ -4,7 +4,7 @@ A benchmark folder of LR images is paired by file name with its ground-truth ker
 ``generate_mod_blur_LR_bic.py`` and ``generate_div2krk.py`` write them); the model estimates each LR image's
 kernel (as inference does: whole image, or its central crop when large) and the sheet shows, per image,
 the estimate above the ground truth on one colour scale, with their L1 distance. DCLS estimates the blur
-in LR space (what remains of the HR blur after downsampling, SPEC section 4), so the ground truth is shown
+in LR space (what remains of the HR blur after downsampling, docs/method.md §3), so the ground truth is shown
 as that LR-space kernel (:func:`dcls.losses.lr_space_kernel`), the target the estimator is trained on.
 """
 
