@@ -1,4 +1,4 @@
-"""Training-data throughput: batches/s of the GT dataset read from an LMDB through the DataLoader.
+"""Training-data throughput: batches/s of the GT dataset read from an LMDB through the training loader.
 
     python benchmarks/bench_data.py [--lmdb X.lmdb] [--batches 20] [--repeats 3]
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dcls.data import build_dataloader, build_dataset
 from dcls.data.lmdb_io import write_lmdb
+from dcls.engine.data_stream import build_train_loader
 
 
 def synthetic_photo(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -33,7 +33,7 @@ def synthetic_photo(rng: np.random.Generator, height: int, width: int) -> np.nda
 def batches_per_second(root: str, workers: int, batches: int, repeats: int) -> list[float]:
     opt = {"name": "bench", "mode": "GT", "phase": "train", "dataroot_GT": root, "GT_size": 256, "use_flip": True,
            "use_rot": True, "batch_size": 16, "n_workers": workers, "use_shuffle": True}
-    loader = build_dataloader(build_dataset(opt), opt, seed=0)
+    loader, _ = build_train_loader(opt, seed=0, rank=0, world_size=1, pin_memory=False)
     iterator = iter(loader)
     rates = []
     for _ in range(repeats + 1):  # the first round warms up (worker start, page cache)

@@ -33,7 +33,7 @@ def our_iteration(model: DCLS, hr: torch.Tensor, seed: int) -> Callable[[], None
     """One training iteration of this package: :class:`Degradation` then :func:`train_step`."""
     degradation = Degradation(scale=4, kernel_size=21, sig_min=0.2, sig_max=4.0)
     optimizer = build_optimizer(model, LEARNING_RATE, LEARNING_RATE)
-    pixel_loss, kernel_loss = build_pixel_loss("l1"), CorrectionLoss(scale=4, eps=1e-20)
+    pixel_loss, kernel_loss = build_pixel_loss("l1"), CorrectionLoss(eps=1e-20)
     rng = np.random.default_rng(seed)
 
     def step() -> None:

@@ -19,7 +19,7 @@ def test_correction_target_is_a_normalised_nonnegative_kernel_peaked_near_the_ce
     hr = torch.rand(2, 3, 96, 96)
     batch = Degradation(scale=4, sig_min=2.0, sig_max=2.0)(hr, np.random.default_rng(0))
     k_pred = torch.full((2, 1, 21, 21), 1 / 441)
-    loss, k_correct = CorrectionLoss(scale=4)(k_pred, batch.lr_blured, batch.lr)
+    loss, k_correct = CorrectionLoss()(k_pred, batch.lr_blured, batch.lr)
     assert loss.ndim == 0 and loss > 0
     assert k_correct.min() >= 0
     torch.testing.assert_close(k_correct.sum(dim=(2, 3)), torch.ones(2, 1))

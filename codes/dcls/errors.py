@@ -13,3 +13,7 @@ class ConfigError(UserError):
 
 class CheckpointError(UserError):
     """A checkpoint that cannot be used: unreadable, incomplete, or made for another model."""
+
+
+class InputError(UserError):
+    """Bad input/output paths or command-line values given to an inference command."""

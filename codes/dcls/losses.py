@@ -78,9 +78,8 @@ def lr_space_kernel(
 class CorrectionLoss(nn.Module):
     """L1 between the estimated kernel and the LR-space kernel reformulated from the training pair."""
 
-    def __init__(self, scale: float = 4.0, eps: float = 1e-20) -> None:
+    def __init__(self, eps: float = 1e-20) -> None:
         super().__init__()
-        self.scale = scale
         self.eps = eps
         self.l1 = nn.L1Loss()
 

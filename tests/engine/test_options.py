@@ -9,10 +9,11 @@ import pytest
 import torch
 import yaml
 
-from dcls.config import ConfigError, load_options, validate
+from dcls.config import load_options, validate
 from dcls.engine import cli
 from dcls.engine.cli import train_main, train_parser
 from dcls.engine.distributed import local_rank
+from dcls.errors import ConfigError
 
 OPTIONS = sorted((Path(__file__).resolve().parents[2] / "options").rglob("*.yml"))
 

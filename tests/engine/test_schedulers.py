@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcls.engine.checkpoint import torch_load_safe, torch_save_atomic
 from dcls.engine.schedulers import CosineAnnealingLR_Restart, MultiStepLR_Restart, apply_warmup, build_scheduler
+from dcls.weights import torch_load_safe, torch_save_atomic
 
 BASE = (4e-4, 2e-4)  # two groups, as the Restorer/Estimator optimizer
 

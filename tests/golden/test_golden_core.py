@@ -120,8 +120,7 @@ def check_imresize(tag: str, src: torch.Tensor, want: torch.Tensor, hwc: bool) -
 
 
 def check_correction(tag: str, case: dict) -> list[str]:
-    scale = case["gt"].shape[-1] / case["lr"].shape[-1]
-    loss, k_correct = CorrectionLoss(scale)(case["k_pred"], case["lr_blured"], case["lr"])
+    loss, k_correct = CorrectionLoss()(case["k_pred"], case["lr_blured"], case["lr"])
     errors: list[str] = []
     _compare(f"{tag} loss", loss, case["loss"], 1e-5, errors)
     _compare(f"{tag} k_correct", k_correct, case["k_correct"], 1e-4, errors)
@@ -157,7 +156,7 @@ def check_gaussian8(tag: str, case: dict) -> list[str]:
 def check_train_step(tag: str, case: dict) -> list[str]:
     net = _model(case["config"], case["state_dict"]).train()
     batch = DegradedBatch(lr_img=case["lr_img"], lr_blured=case["lr_blured"], lr=case["lr"], kernels=None)
-    out = compute_losses(net, case["gt"], batch, build_pixel_loss("l1"), CorrectionLoss(case["config"]["upscale"]))
+    out = compute_losses(net, case["gt"], batch, build_pixel_loss("l1"), CorrectionLoss())
     out.total.backward()
     errors: list[str] = []
     _compare(f"{tag} l_pix", out.l_pix, case["l_pix"], 1e-5, errors)

@@ -75,9 +75,8 @@ def test_blur_and_resize_on_cuda(golden) -> None:
 
 def test_correction_loss_on_cuda(golden) -> None:
     for tag, case in golden.load("correction_loss.pt").items():
-        scale = case["gt"].shape[-1] / case["lr"].shape[-1]
         k_pred, lr_blured, lr = (case[k].to(CUDA) for k in ("k_pred", "lr_blured", "lr"))
-        loss, k_correct = CorrectionLoss(scale)(k_pred, lr_blured, lr)
+        loss, k_correct = CorrectionLoss()(k_pred, lr_blured, lr)
         _assert_close(f"{tag} loss", loss, case["loss"], 1e-5)
         _assert_close(f"{tag} k_correct", k_correct, case["k_correct"], 1e-4)
 
@@ -88,7 +87,7 @@ def test_train_step_on_cuda(golden) -> None:
     batch = DegradedBatch(lr_img=case["lr_img"].to(CUDA), lr_blured=case["lr_blured"].to(CUDA),
                           lr=case["lr"].to(CUDA), kernels=None)
     out = compute_losses(net, case["gt"].to(CUDA), batch, build_pixel_loss("l1"),
-                         CorrectionLoss(case["config"]["upscale"]))
+                         CorrectionLoss())
     out.total.backward()
     _assert_close("l_pix", out.l_pix, case["l_pix"], 1e-5)
     _assert_close("l_ker", out.l_ker, case["l_ker"], 1e-5)

@@ -1,4 +1,5 @@
-"""Units of the inference package: self-ensemble views, image codec, file planning, kernel pictures."""
+"""Units of inference on own images: self-ensemble views (dcls.restoration), image codec, file planning,
+kernel pictures (dcls.utils.kernel_vis)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dcls.degradation.kernels import anisotropic_gaussian_kernel
+from dcls.errors import InputError
 from dcls.inference.codec import decode, encode, upscale_alpha
-from dcls.inference.ensemble import ALL_VIEWS
-from dcls.inference.files import InputError, collect_inputs, kernel_path, plan_outputs
-from dcls.inference.kernel_vis import kernel_grid, kernel_to_image
-from dcls.inference.predictor import InferenceSettings, SuperResolver
+from dcls.inference.files import collect_inputs, kernel_path, plan_outputs
+from dcls.restoration import InferenceSettings, SuperResolver
+from dcls.restoration.ensemble import ALL_VIEWS
+from dcls.utils.kernel_vis import kernel_grid, kernel_to_image
 
 
 def test_views_are_the_eight_distinct_invertible_symmetries():

@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 
 from dcls.inference.codec import decode
-from dcls.inference.predictor import InferenceSettings, SuperResolver
-from dcls.inference.tiling import feather_window, restore_tiled, tile_starts
+from dcls.restoration import InferenceSettings, SuperResolver
+from dcls.restoration.tiling import feather_window, restore_tiled, tile_starts
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:

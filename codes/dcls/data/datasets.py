@@ -2,8 +2,8 @@
 
 Each takes the option dict of one ``datasets:`` entry (original schema: dataroot_GT, dataroot_LQ, GT_size,
 use_flip, use_rot, color, phase, scale, ...), reads an image folder or an LMDB, and returns RGB float32 CHW
-tensors in [0, 1]. Random crops and flips draw from ``self.rng``, a numpy Generator that ``seed_worker``
-reseeds in every DataLoader worker, so runs are reproducible.
+tensors in [0, 1]. Random crops and flips draw from ``self.rng``, a numpy Generator that the training loader
+reseeds before every sample (:mod:`dcls.engine.data_stream`), so runs are reproducible.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from ..registry import Registry
 from ..utils.image import modcrop
-from .sources import FolderSource, LmdbSource, is_lmdb, open_source
+from .sources import FolderSource, LmdbSource, open_source
 from .transforms import apply_augment, check_min_size, crop_window, draw_augment, to_bgr3, to_tensor
 
 _MISSING = object()
@@ -33,9 +33,6 @@ class _ImageDataset(Dataset):
         self.opt = opt
         self.name = str(opt.get("name", type(self).__name__))
         self.phase = str(opt.get("phase", self.default_phase))
-        color = opt.get("color", "RGB")
-        if color not in ("RGB", None):
-            raise ValueError(f"dataset {self.name}: color '{color}' is not supported (only RGB)")
         self._rng: np.random.Generator | None = None
 
     def option(self, key: str, default: Any = _MISSING) -> Any:
@@ -46,16 +43,11 @@ class _ImageDataset(Dataset):
         return value
 
     def source(self, key: str) -> FolderSource | LmdbSource:
-        root = str(self.option(key))
-        data_type = self.opt.get("data_type")
-        if data_type not in (None, "lmdb", "img"):
-            raise ValueError(f"dataset {self.name}: data_type must be 'lmdb' or 'img', got '{data_type}'")
-        if data_type is not None and (data_type == "lmdb") != is_lmdb(root):
-            raise ValueError(f"dataset {self.name}: data_type '{data_type}' contradicts {key}={root}")
-        return open_source(root)
+        """The images under option ``key``: an LMDB or an image folder (told apart by the path itself)."""
+        return open_source(str(self.option(key)))
 
     def reseed(self, seed: int) -> None:
-        """Restart the crop/augmentation random stream (called per DataLoader worker by seed_worker)."""
+        """Restart the crop/augmentation random stream (called before every training sample)."""
         self._rng = np.random.default_rng(seed)
 
     def augment_flags(self) -> tuple[bool, bool, bool]:

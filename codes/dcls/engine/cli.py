@@ -14,16 +14,15 @@ from pathlib import Path
 
 import torch
 
-from ..config import ConfigError, load_options
-from ..utils.image_io import ImageReadError
+from ..config import load_options
+from ..errors import UserError
+from ..utils.device import pick_device
 from ..utils.logger import close_logger, setup_logger, timestamp
-from .checkpoint import CheckpointError
-from .distributed import barrier, cleanup, init_distributed, pick_device
+from .distributed import barrier, cleanup, init_distributed
 from .experiment import prepare_experiment, resolve_resume, write_options
 from .tester import run_tests
 from .trainer import Trainer
 
-USER_ERRORS = (ConfigError, CheckpointError, ImageReadError)
 EXIT_USER_ERROR = 2
 
 logger = logging.getLogger("dcls")
@@ -63,7 +62,7 @@ def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namesp
     """Run ``main``; a user error becomes one line on stderr and exit status 2. The log file is closed after."""
     try:
         return main(args)
-    except USER_ERRORS as exc:
+    except UserError as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     finally:

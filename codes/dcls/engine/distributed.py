@@ -1,4 +1,4 @@
-"""Device choice and torch.distributed helpers in one place: rank, world size, barrier, reductions.
+"""torch.distributed helpers in one place: process setup, rank, world size, barrier, reductions.
 
 Launch with ``torchrun --nproc_per_node=N`` (sets ``LOCAL_RANK``) or ``python -m torch.distributed.launch``
 (passes ``--local-rank=N`` or, before PyTorch 2.0, ``--local_rank=N``); the process group is initialised
@@ -7,7 +7,6 @@ from the environment (``env://``) with NCCL on CUDA and Gloo on CPU.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,9 +14,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..config import ConfigError
+from ..errors import ConfigError
+from ..utils.device import pick_device
 
-logger = logging.getLogger("dcls")
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -43,30 +42,6 @@ def local_rank(cli_value: int | None = None) -> int:
     if env is not None:
         return int(env)
     return int(cli_value) if cli_value is not None else 0
-
-
-def pick_device(requested: str | None, gpu_ids: Sequence[int] | None = None, index: int | None = None) -> torch.device:
-    """The training device: ``requested`` (cpu/cuda) or CUDA when available, else CPU.
-
-    ``gpu_ids`` of the original option files picks the CUDA device of a single-process run and is
-    ignored on a machine without CUDA; ``index`` (the local rank) wins in distributed runs.
-    """
-    kind = requested or ("cuda" if torch.cuda.is_available() else "cpu")
-    if kind == "cpu":
-        return torch.device("cpu")
-    if kind != "cuda":
-        raise ConfigError(f"device: '{kind}' is not one of cpu, cuda")
-    if not torch.cuda.is_available():
-        raise ConfigError("device: cuda requested but CUDA is not available (use --device cpu)")
-    count = torch.cuda.device_count()
-    if index is None:
-        index = gpu_ids[0] if gpu_ids else 0
-        if index >= count:
-            logger.warning("gpu_ids %s: only %d CUDA device(s) visible; using cuda:0", list(gpu_ids or []), count)
-            index = 0
-        if gpu_ids and len(gpu_ids) > 1:
-            logger.info("single-process run uses cuda:%d only; use torchrun for several GPUs", index)
-    return torch.device("cuda", index % count)
 
 
 def init_distributed(launcher: str, requested_device: str | None, gpu_ids: Sequence[int] | None,

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, dump_options
+from ..config import dump_options
+from ..errors import ConfigError
 from ..utils.logger import setup_logger, timestamp
 from .checkpoint import find_resume_state
 

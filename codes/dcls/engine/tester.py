@@ -16,12 +16,12 @@ from typing import Any
 import torch
 
 from ..archs import build_network
-from ..config import ConfigError
 from ..data import build_dataloader, build_dataset
-from ..inference.predictor import InferenceSettings, SuperResolver
+from ..errors import ConfigError
+from ..evaluation import METRICS, average, evaluate
+from ..restoration import InferenceSettings, SuperResolver
 from ..utils.image_io import atomic_write_bytes
-from . import checkpoint as ckpt
-from .evaluation import METRICS, average, evaluate
+from ..weights import load_network
 
 logger = logging.getLogger("dcls")
 
@@ -30,7 +30,7 @@ def load_model(opt: dict[str, Any]) -> torch.nn.Module:
     """The network of the options with ``path.pretrain_model_G`` loaded (scale/setting checked)."""
     model = build_network(**opt["network_G"])
     paths = opt["path"]
-    report = ckpt.load_network(model, paths["pretrain_model_G"], strict=paths["strict_load"])
+    report = load_network(model, paths["pretrain_model_G"], strict=paths["strict_load"])
     logger.info("loaded %s%s", paths["pretrain_model_G"], "" if report.clean else " (non-strict)")
     return model.eval()
 

@@ -24,17 +24,18 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..archs import build_network
-from ..config import ConfigError
 from ..data import build_dataloader, build_dataset
 from ..degradation.synthesis import Degradation, DegradedBatch
-from ..inference.kernel_vis import kernel_grid
+from ..errors import CheckpointError, ConfigError
+from ..evaluation import average, evaluate
 from ..losses import CorrectionLoss, build_pixel_loss
 from ..step import StepOutput, build_optimizer
 from ..step import train_step as optimisation_step
+from ..utils.kernel_vis import kernel_grid
+from ..weights import load_network, save_network
 from . import checkpoint as ckpt
 from .data_stream import build_train_loader
 from .distributed import DistInfo, all_reduce_mean, barrier, broadcast_floats
-from .evaluation import average, evaluate
 from .guard import CollapseGuard
 from .schedulers import apply_warmup, build_scheduler
 
@@ -82,7 +83,7 @@ class Trainer:
                                          tr["weight_decay_G"])
         self.schedulers = [build_scheduler(self.optimizer, tr)]
         self.pixel_loss = build_pixel_loss(tr["pixel_criterion"]).to(self.device)
-        self.kernel_loss = CorrectionLoss(scale=self.scale, eps=1e-20).to(self.device)
+        self.kernel_loss = CorrectionLoss(eps=1e-20).to(self.device)
         self.degradation = build_degradation(opt)
         self.train_loader, self.sampler = self._build_train_loader()
         self.has_val = "val" in opt["datasets"]
@@ -202,7 +203,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         """Weights then training state (rank 0, atomically); the saved state becomes the last good one."""
         if self.dist.is_main:
-            ckpt.save_network(self.model, ckpt.model_path_for(self.opt["path"]["models"], self.iteration))
+            save_network(self.model, ckpt.model_path_for(self.opt["path"]["models"], self.iteration))
             ckpt.save_training_state(
                 ckpt.state_path_for(self.opt["path"]["training_state"], self.iteration), self._state_dict()
             )
@@ -216,7 +217,7 @@ class Trainer:
         if self.last_saved != self.iteration:
             self.save_checkpoint()
         if self.dist.is_main:
-            ckpt.save_network(self.model, Path(self.opt["path"]["models"]) / "latest_G.pth")
+            save_network(self.model, Path(self.opt["path"]["models"]) / "latest_G.pth")
             best = (f"best PSNR-Y {self.best_psnr:.4f} dB at iter {self.best_iter}" if math.isfinite(self.best_psnr)
                     else "no validation run")
             logger.info("finished at iter %d in %.1f s; %s; collapse-guard events: %d",
@@ -279,7 +280,7 @@ class Trainer:
         setting = self.opt["network_G"]["setting"]
         for key, ours in (("scale", self.scale), ("kernel_size", setting["kernel_size"]), ("nf", setting["nf"])):
             if key in net and net[key] != ours:
-                raise ckpt.CheckpointError(f"{resume}: state is for {key} {net[key]}, the options say {ours}")
+                raise CheckpointError(f"{resume}: state is for {key} {net[key]}, the options say {ours}")
         return state
 
     def _choose_seed(self) -> int:
@@ -299,9 +300,9 @@ class Trainer:
         paths = self.opt["path"]
         if resume is not None:
             weights = ckpt.model_path_for(paths["models"], int(self.state["iter"]))
-            ckpt.load_network(self.model, weights, strict=True)
+            load_network(self.model, weights, strict=True)
         elif paths["pretrain_model_G"]:
-            report = ckpt.load_network(self.model, paths["pretrain_model_G"], strict=paths["strict_load"])
+            report = load_network(self.model, paths["pretrain_model_G"], strict=paths["strict_load"])
             logger.info("loaded pretrained weights %s%s", paths["pretrain_model_G"],
                         "" if report.clean else " (non-strict)")
 
@@ -330,7 +331,7 @@ class Trainer:
         if ds_opt is None or not self.dist.is_main:
             return None
         try:
-            return build_dataloader(build_dataset(ds_opt), ds_opt, seed=self.seed)
+            return build_dataloader(build_dataset(ds_opt), ds_opt)
         except (ValueError, KeyError, FileNotFoundError) as exc:
             raise ConfigError(f"datasets.val: {exc}") from None
 

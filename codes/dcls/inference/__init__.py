@@ -1,5 +1,1 @@
-"""Inference on people's own images: file handling, tiling with one kernel per image, self-ensemble."""
-
-from dcls.inference.predictor import InferenceSettings, SuperResolver
-
-__all__ = ["InferenceSettings", "SuperResolver"]
+"""Inference on people's own images: the ``inference.py`` command line, file handling, model loading, figures."""

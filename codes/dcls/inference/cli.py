@@ -7,18 +7,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from dcls.config import ConfigError
-from dcls.engine.checkpoint import CheckpointError
-from dcls.engine.distributed import pick_device
+from dcls.errors import UserError
 from dcls.inference.codec import decode, encode, read_upright, upscale_alpha
-from dcls.inference.files import InputError, collect_inputs, kernel_path, plan_outputs
-from dcls.inference.kernel_vis import kernel_to_image
+from dcls.inference.files import collect_inputs, kernel_path, plan_outputs
 from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
-from dcls.inference.predictor import InferenceSettings, SuperResolver
-from dcls.utils.image_io import ImageReadError, write_png
+from dcls.restoration import InferenceSettings, SuperResolver
+from dcls.utils.device import resolve_device
+from dcls.utils.image_io import write_png
+from dcls.utils.kernel_vis import kernel_to_image
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,14 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_device(name: str | None) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N``; default CUDA when available, else CPU (ConfigError otherwise)."""
-    kind, _, index = (name or "").partition(":")
-    if index and not index.isdigit():
-        raise InputError(f"--device {name}: expected cpu, cuda or cuda:N")
-    return pick_device(kind or None, index=int(index) if index else None)
-
-
 def super_resolve_file(resolver: SuperResolver, src: Path, dst: Path, save_kernel: bool) -> None:
     """Read ``src``, super-resolve it and write ``dst`` (and its kernel picture) atomically."""
     image = decode(read_upright(src))
@@ -73,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         inputs = collect_inputs(args.input)
         outputs = plan_outputs(inputs, Path(args.output), spec.scale)
         model = build_model(spec)
-    except (InputError, ConfigError, CheckpointError, ValueError) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     resolver = SuperResolver(model, spec.scale, settings, device)
@@ -81,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for src, dst in zip(tqdm(inputs, unit="image", desc=f"x{spec.scale} on {device}"), outputs):
         try:
             super_resolve_file(resolver, src, dst, args.save_kernel)
-        except (ImageReadError, ValueError) as exc:
+        except ValueError as exc:  # an unreadable file (ImageReadError), an unsupported layout, ...
             failed.append(str(src))
             tqdm.write(f"skipped {src}: {exc}", file=sys.stderr)
         except RuntimeError as exc:  # CUDA's OutOfMemoryError and the CPU allocator's failure

@@ -12,18 +12,16 @@ import cv2
 import numpy as np
 import torch
 
-from dcls.config import ConfigError
-from dcls.engine.checkpoint import CheckpointError
-from dcls.inference.cli import resolve_device
+from dcls.errors import UserError
 from dcls.inference.codec import decode
 from dcls.inference.demo_summary import bicubic_upscale
-from dcls.inference.files import InputError
 from dcls.inference.kernel_report import estimate_pairs, find_pairs, kernel_sheet
 from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
-from dcls.inference.predictor import InferenceSettings, SuperResolver
 from dcls.metrics import calculate_psnr
+from dcls.restoration import InferenceSettings, SuperResolver
+from dcls.utils.device import resolve_device
 from dcls.utils.image import tensor2img
-from dcls.utils.image_io import ImageReadError, read_image, write_png
+from dcls.utils.image_io import read_image, write_png
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -89,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hr = read_image(hr_dir / f"{args.image}.png", color=True)
         pairs = find_pairs(lr_dir, Path(args.benchmark) / "kernel" / f"x{s}")
         resolver = SuperResolver(build_model(spec), s, InferenceSettings(), resolve_device(args.device))
-    except (InputError, ConfigError, CheckpointError, ImageReadError, ValueError) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with torch.inference_mode():

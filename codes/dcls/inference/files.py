@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from dcls.errors import InputError
+
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-
-
-class InputError(ValueError):
-    """Bad input/output paths given by the user (reported as one line, not a traceback)."""
 
 
 def collect_inputs(paths: Sequence[str | Path]) -> list[Path]:

@@ -20,16 +20,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dcls.config import ConfigError
-from dcls.engine.checkpoint import CheckpointError
-from dcls.inference.cli import resolve_device
+from dcls.errors import InputError, UserError
 from dcls.inference.codec import decode
-from dcls.inference.files import InputError, collect_inputs
-from dcls.inference.kernel_vis import kernel_grid
+from dcls.inference.files import collect_inputs
 from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
-from dcls.inference.predictor import InferenceSettings, SuperResolver
 from dcls.losses import lr_space_kernel
-from dcls.utils.image_io import ImageReadError, read_image, write_png
+from dcls.restoration import InferenceSettings, SuperResolver
+from dcls.utils.device import resolve_device
+from dcls.utils.image_io import read_image, write_png
+from dcls.utils.kernel_vis import kernel_grid
 
 
 @dataclass
@@ -73,7 +72,7 @@ def estimate_pairs(resolver: SuperResolver, pairs: Sequence[tuple[Path, Path]]) 
     for image_path, kernel_file in tqdm(pairs, unit="image", desc="estimating kernels"):
         try:
             lr = decode(read_image(image_path)).rgb
-        except (ImageReadError, ValueError) as exc:
+        except ValueError as exc:  # an unreadable file (ImageReadError), an unsupported layout, ...
             failed.append(str(image_path))
             tqdm.write(f"skipped {image_path}: {exc}", file=sys.stderr)
             continue
@@ -125,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = spec_from_namespace(args, str(lr_dir))
         resolver = SuperResolver(build_model(spec), spec.scale, InferenceSettings(kernel_crop=args.kernel_crop),
                                  resolve_device(args.device))
-    except (InputError, ConfigError, CheckpointError, ValueError) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     results, failed = estimate_pairs(resolver, pairs)

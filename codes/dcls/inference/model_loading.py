@@ -10,8 +10,9 @@ from typing import Any
 import torch
 
 from dcls.archs import build_network
-from dcls.config import ConfigError, apply_overrides, read_yaml, validate
-from dcls.engine.checkpoint import CheckpointError, describe, load_network, read_state_dict
+from dcls.config import apply_overrides, read_yaml, validate
+from dcls.errors import CheckpointError, ConfigError
+from dcls.weights import describe, load_network, read_state_dict
 
 # The published models (SPEC.md section 3); setting 1 uses 21x21 kernels, setting 2 11x11 (x2) / 31x31 (x4).
 PUBLISHED_SIZES = {"nf": 64, "nb": 10, "ng": 5, "input_para": 256}
@@ -29,10 +30,10 @@ class ModelSpec:
 
 
 def kernel_size_for(setting: int, scale: int) -> int:
-    """Kernel size of the paper's setting 1 or 2 at ``scale``; ValueError for combinations it never had."""
+    """Kernel size of the paper's setting 1 or 2 at ``scale``; ConfigError for combinations it never had."""
     sizes = SETTING_KERNEL_SIZES.get(setting)
     if sizes is None or scale not in sizes:
-        raise ValueError(f"setting {setting} has no x{scale} model (setting 1: x2/x3/x4, setting 2: x2/x4)")
+        raise ConfigError(f"setting {setting} has no x{scale} model (setting 1: x2/x3/x4, setting 2: x2/x4)")
     return sizes[scale]
 
 
@@ -82,7 +83,7 @@ def spec_from_namespace(args: argparse.Namespace, input_dir: str) -> ModelSpec:
 
 
 def build_model(spec: ModelSpec) -> torch.nn.Module:
-    """Instantiate the network and load its checkpoint strictly (the engine's loader: weights_only, CPU,
+    """Instantiate the network and load its checkpoint strictly (:func:`dcls.weights.load_network`: weights_only, CPU,
     ``module.`` stripped, a mismatch named in one line as a CheckpointError)."""
     model = build_network(spec.arch, spec.kwargs)
     try:

@@ -12,11 +12,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import UserError
+
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 
-class ImageReadError(ValueError):
-    """An image file that is missing, unreadable or of an unsupported depth."""
+class ImageReadError(UserError):
+    """An image file that is missing, unreadable or of an unsupported depth (a user error)."""
 
 
 def read_image(path: str | os.PathLike, color: bool = False) -> np.ndarray:

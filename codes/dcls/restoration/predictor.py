@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dcls.inference.ensemble import ALL_VIEWS, IDENTITY
-from dcls.inference.tiling import restore_tiled
+from ..errors import ConfigError
+from .ensemble import ALL_VIEWS, IDENTITY
+from .tiling import restore_tiled
 
 # The estimator's tail and the CLS smoothness filter use unpadded 3x3 convolutions, so inputs smaller than
 # this are padded (replicate, bottom/right) and the result is cropped back.
@@ -27,15 +28,15 @@ class InferenceSettings:
     kernel_crop: int = 512
 
     def validate(self) -> None:
-        """Raise ValueError with a one-line message for inconsistent settings."""
+        """Raise ConfigError (a user error) with a one-line message for inconsistent settings."""
         if self.tile < 0 or 0 < self.tile < MIN_SIDE:
-            raise ValueError(f"--tile must be 0 (off) or at least {MIN_SIDE}, got {self.tile}")
+            raise ConfigError(f"--tile must be 0 (off) or at least {MIN_SIDE}, got {self.tile}")
         if self.tile and not 0 <= self.tile_overlap < self.tile:
-            raise ValueError(f"--tile_overlap must be in [0, tile), got {self.tile_overlap}")
+            raise ConfigError(f"--tile_overlap must be in [0, tile), got {self.tile_overlap}")
         if self.tile_batch < 1:
-            raise ValueError(f"--tile_batch must be at least 1, got {self.tile_batch}")
+            raise ConfigError(f"--tile_batch must be at least 1, got {self.tile_batch}")
         if self.kernel_crop < 0 or 0 < self.kernel_crop < MIN_SIDE:
-            raise ValueError(f"--kernel_crop must be 0 (whole image) or at least {MIN_SIDE}")
+            raise ConfigError(f"--kernel_crop must be 0 (whole image) or at least {MIN_SIDE}")
 
 
 def pad_to_min_side(x: torch.Tensor) -> torch.Tensor:
