@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dcls.archs import ARCH_REGISTRY, DCLS
-from dcls.archs.dcls_arch import FILTER_STRUCTURES
+from dcls.archs.spec import FILTER_STRUCTURES
 
 TINY = {"nf": 16, "nb": 1, "ng": 1, "in_nc": 3, "input_para": 8}
 
@@ -91,46 +91,3 @@ def test_cuda_forward_matches_cpu() -> None:
         torch.backends.cudnn.allow_tf32 = tf32
     torch.testing.assert_close(sr_gpu.cpu(), sr_cpu, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(k_gpu.cpu(), k_cpu, atol=1e-5, rtol=1e-4)
-
-
-def _conv_weights(module: torch.nn.Module) -> list[torch.Tensor]:
-    return [m.weight for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
-
-
-def test_restorer_is_channels_last_on_cpu_only_and_returns_nchw() -> None:
-    """CPU: Restorer weights NHWC (faster oneDNN), Estimator NCHW; any other device gets NCHW back."""
-    torch.manual_seed(0)
-    net = DCLS(**TINY, upscale=2, kernel_size=11).eval()
-    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in _conv_weights(net.Restorer))
-    assert all(w.is_contiguous() for w in _conv_weights(net.Estimator))
-    nchw = DCLS(**TINY, upscale=2, kernel_size=11).eval()
-    nchw.load_state_dict(net.state_dict())
-    for w in _conv_weights(nchw):
-        w.data = w.data.contiguous()
-    lr = torch.rand(2, 3, 12, 10)
-    with torch.no_grad():
-        sr, kernel = net(lr)
-        sr_nchw, kernel_nchw = nchw(lr)
-    assert sr.is_contiguous()
-    torch.testing.assert_close(sr, sr_nchw, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(kernel, kernel_nchw, atol=0, rtol=0)
-    net.to("meta")
-    assert all(w.is_contiguous() for w in _conv_weights(net.Restorer))
-
-
-def test_group_without_autograd_updates_only_its_own_intermediates() -> None:
-    """No-grad DPCAG runs its later blocks in place: same result as with autograd, inputs left untouched."""
-    from dcls.archs.blocks import DPCAG
-
-    torch.manual_seed(0)
-    group = DPCAG(16, 4, 3, 3, nb=3)
-    x0, x1 = torch.randn(2, 16, 9, 11), torch.randn(2, 4, 9, 11)
-    before = (x0.clone(), x1.clone())
-    with torch.no_grad():
-        fast = group(x0, x1)
-    reference = group(x0, x1)
-    assert torch.equal(x0, before[0]) and torch.equal(x1, before[1])
-    for a, b in zip(fast, reference):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    sum(r.sum() for r in reference).backward()  # the autograd path stays out of place
-    assert all(p.grad is not None for p in group.parameters())

@@ -121,11 +121,16 @@ def test_conv_then_adaptive_pool_rejects_padded_or_strided_convs() -> None:
             conv_then_adaptive_pool(torch.randn(1, 2, 9, 9), conv, 3)
 
 
-def test_cls_smoothness_operator_equals_its_grad_filter() -> None:
-    """The CLS module's folded computation of P gives what its ``grad_filter`` Sequential gives."""
-    from dcls.archs.dcls_arch import CLS
+def test_cached_matrices_made_in_inference_mode_serve_training_later() -> None:
+    """psf2otf's DFT factors and the pooled conv's window means are cached: a first call under inference mode
+    (testing) must not leave inference tensors that a later backward (training) cannot save."""
+    conv = torch.nn.Conv2d(2, 2, 3)
+    sizes = (37, 29)
+    with torch.inference_mode():
+        psf2otf(torch.rand(1, 1, 5, 5), sizes)
+        conv_then_adaptive_pool(torch.randn(1, 2, *sizes), conv, (3, 3))
+    psf = torch.rand(1, 1, 5, 5, requires_grad=True)
+    x = torch.randn(1, 2, *sizes, requires_grad=True)
+    (psf2otf(psf, sizes).abs().sum() + conv_then_adaptive_pool(x, conv, (3, 3)).sum()).backward()
+    assert psf.grad is not None and x.grad is not None
 
-    torch.manual_seed(2)
-    cls = CLS(32).double()
-    feats = torch.randn(2, 8, 40, 33, dtype=torch.float64)
-    torch.testing.assert_close(cls.smoothness_operator(feats), cls.grad_filter(feats), rtol=1e-12, atol=1e-12)

@@ -1,5 +1,8 @@
 """Every core computation against the original implementation's reference outputs ($DCLS_GOLDEN_DIR).
 
+The network is checked twice: as ``dcls.archs`` defines it (the reference) and as ``dcls.accel.accelerate``
+prepares it for inference and for training.
+
 Each ``check_*`` function compares one reference case and returns a list of mismatch descriptions;
 the tests iterate over all cases a file holds, and ``test_checks_detect_perturbed_references``
 proves that each check fails when the reference outputs are perturbed.
@@ -14,7 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+from dcls.accel import accelerate
 from dcls.archs import DCLS
+from dcls.archs.spec import recognise
 from dcls.degradation.kernels import anisotropic_gaussian_kernel, isotropic_gaussian_kernel
 from dcls.degradation.synthesis import DegradedBatch, batch_blur, gaussian8_lr, gaussian8_sigmas
 from dcls.losses import CorrectionLoss, build_pixel_loss
@@ -38,11 +43,10 @@ def _compare(name: str, got: torch.Tensor, want: torch.Tensor, tol: float, error
         errors.append(f"{name}: max abs diff {diff:.3g} > {tol:g} (shapes {tuple(got.shape)} vs {tuple(want.shape)})")
 
 
-def _model(config: dict, state_dict: dict | None = None) -> DCLS:
+def _model(config: dict, state_dict: dict, training: bool, accelerated: bool) -> DCLS:
     net = DCLS(**config)
-    if state_dict is not None:
-        net.load_state_dict(state_dict, strict=True)
-    return net
+    net.load_state_dict(state_dict, strict=True)
+    return accelerate(net, "cpu", training=training) if accelerated else net.train(training)
 
 
 def check_manifest_entry(tag: str, entry: dict) -> list[str]:
@@ -55,11 +59,18 @@ def check_manifest_entry(tag: str, entry: dict) -> list[str]:
     n_params = sum(p.numel() for p in net.parameters())
     if n_params != entry["num_params"]:
         errors.append(f"{tag}: {n_params} parameters, manifest says {entry['num_params']}")
+    shapes = {name: torch.empty(shape, device="meta") for name, shape in entry["state_dict"]}
+    try:
+        found = recognise(shapes)
+    except ValueError as exc:
+        return [*errors, f"{tag}: {exc}"]
+    if any(found.get(k) != v for k, v in entry["config"].items()):
+        errors.append(f"{tag}: its state_dict is recognised as {found}, the manifest says {entry['config']}")
     return errors
 
 
-def check_forward(tag: str, case: dict) -> list[str]:
-    net = _model(case["config"], case["state_dict"]).eval()
+def check_forward(tag: str, case: dict, accelerated: bool) -> list[str]:
+    net = _model(case["config"], case["state_dict"], training=False, accelerated=accelerated)
     errors: list[str] = []
     with torch.no_grad():
         sr, kernel = net(case["lr"])
@@ -153,8 +164,8 @@ def check_gaussian8(tag: str, case: dict) -> list[str]:
     return errors
 
 
-def check_train_step(tag: str, case: dict) -> list[str]:
-    net = _model(case["config"], case["state_dict"]).train()
+def check_train_step(tag: str, case: dict, accelerated: bool) -> list[str]:
+    net = _model(case["config"], case["state_dict"], training=True, accelerated=accelerated)
     batch = DegradedBatch(lr_img=case["lr_img"], lr_blured=case["lr_blured"], lr=case["lr"], kernels=None)
     out = compute_losses(net, case["gt"], batch, build_pixel_loss("l1"), CorrectionLoss())
     out.total.backward()
@@ -180,8 +191,9 @@ def cases_manifest(golden) -> list[tuple[str, Callable[[], list[str]]]]:
     return [(tag, lambda t=tag, e=entry: check_manifest_entry(t, e)) for tag, entry in manifest.items()]
 
 
-def cases_forward(golden) -> list:
-    return [(f.stem, lambda f=f: check_forward(f.stem, golden.load(f.name))) for f in golden.files("forward_*.pt")]
+def cases_forward(golden, accelerated: bool = False) -> list:
+    return [(f.stem, lambda f=f: check_forward(f.stem, golden.load(f.name), accelerated))
+            for f in golden.files("forward_*.pt")]
 
 
 def cases_cls(golden) -> list:
@@ -227,13 +239,14 @@ def cases_gaussian8(golden) -> list:
     return [(t, lambda t=t, c=c: check_gaussian8(t, c)) for t, c in golden.load("gaussian8.pt").items()]
 
 
-def cases_train_step(golden) -> list:
-    return [("train_step", lambda: check_train_step("train_step", golden.load("train_step.pt")))]
+def cases_train_step(golden, accelerated: bool = False) -> list:
+    return [("train_step", lambda: check_train_step("train_step", golden.load("train_step.pt"), accelerated))]
 
 
 ALL_CASES = {
     "state_dict_manifest": cases_manifest,
     "forward": cases_forward,
+    "forward_accelerated": lambda golden: cases_forward(golden, accelerated=True),
     "cls_filter": cases_cls,
     "kernels": cases_kernels,
     "batch_blur": cases_blur,
@@ -242,6 +255,7 @@ ALL_CASES = {
     "metrics": cases_metrics,
     "gaussian8": cases_gaussian8,
     "train_step": cases_train_step,
+    "train_step_accelerated": lambda golden: cases_train_step(golden, accelerated=True),
 }
 
 

@@ -6,26 +6,19 @@ checkpoints load with ``strict=True``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops.fft import cls_deconv
-from ..ops.pooled_conv import conv_then_adaptive_pool
 from .blocks import DPCAG, initialize_weights, residual_stack
 from .registry import ARCH_REGISTRY
-from .upsampler import SubPixelUpsampler
-
-# Sizes of the linear conv layers whose composition is the estimated kernel; the receptive field of
-# each stack, 1 + sum(f - 1), equals the kernel size.
-FILTER_STRUCTURES = {21: (11, 7, 5, 1), 11: (7, 3, 3, 1), 31: (11, 9, 7, 5, 3)}
-SUPPORTED_SCALES = (1, 2, 3, 4)
+from .spec import FILTER_STRUCTURES, GROUP_CHANNELS, PAPER, SUPPORTED_SCALES
 
 
 class CLS(nn.Module):
-    """Deep constrained least squares: deconvolve reduced features with the kernel and a learned P."""
+    """Deep constrained least squares: deconvolve reduced features with the kernel and a learned smoothness
+    operator P (one 3x3 filter per sample and channel), then expand them back."""
 
     def __init__(self, nf: int, reduction: int = 4) -> None:
         super().__init__()
@@ -42,38 +35,28 @@ class CLS(nn.Module):
         )
         self.expand_feature = nn.Conv2d(c, nf, 1, 1, 0)
 
-    def smoothness_operator(self, feats: torch.Tensor) -> torch.Tensor:
-        """``grad_filter(feats)``, its last 3x3 conv and the pooling after it computed by pooling first."""
-        *front, conv, pool, last = self.grad_filter
-        for layer in front:
-            feats = layer(feats)
-        return last(conv_then_adaptive_pool(feats, conv, pool.output_size))
-
     def forward(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         feats = self.reduce_feature(x)
-        grad_kernel = torch.exp(self.smoothness_operator(feats))
-        grad_kernel = grad_kernel - grad_kernel.mean(dim=(2, 3), keepdim=True)
+        smoothness = torch.exp(self.grad_filter(feats))
+        smoothness = smoothness - smoothness.mean(dim=(2, 3), keepdim=True)
         ks = kernel.shape[-1]
-        padded = F.pad(feats.contiguous(), (ks, ks, ks, ks), mode="replicate")  # FFTs run faster on NCHW
-        clear = cls_deconv(padded, kernel, grad_kernel, crop=ks)
-        # Back to the input's layout: else an NCHW result would make the whole CLS path NCHW again on a
-        # channels-last Restorer (a layout conversion in every block's first convolution).
-        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        return self.expand_feature(clear.contiguous(memory_format=layout))
+        padded = F.pad(feats, (ks, ks, ks, ks), mode="replicate")
+        return self.expand_feature(cls_deconv(padded, kernel, smoothness, crop=ks))
 
 
 class Estimator(nn.Module):
     """Predicts a per-sample blur kernel as the impulse response of a predicted linear conv stack."""
 
     def __init__(
-        self, in_nc: int = 3, nf: int = 64, para_len: int = 256, num_blocks: int = 3, kernel_size: int = 21
+        self, in_nc: int = PAPER.in_nc, nf: int = PAPER.nf, para_len: int = PAPER.input_para, num_blocks: int = 3,
+        kernel_size: int = 21,
     ) -> None:
         super().__init__()
         if kernel_size not in FILTER_STRUCTURES:
             raise ValueError(f"kernel_size {kernel_size} is not supported: choose one of {sorted(FILTER_STRUCTURES)}")
         self.filter_structures = FILTER_STRUCTURES[kernel_size]
         self.ksize = kernel_size
-        self.G_chan = 16
+        self.G_chan = GROUP_CHANNELS
         self.in_nc = in_nc
         self.head = nn.Sequential(nn.Conv2d(in_nc, nf, 7, 1, 3))
         self.body = nn.Sequential(residual_stack(nf, num_blocks))
@@ -115,34 +98,28 @@ class Estimator(nn.Module):
 
 
 def _upsampler(nf: int, out_nc: int, scale: int) -> nn.Module:
+    """Sub-pixel upsampling: (conv to 4 nf, PixelShuffle 2) twice at x4, one conv to s^2 nf and PixelShuffle s
+    at x2/x3, then a conv to the image channels (a single conv at x1)."""
     if scale == 1:
         return nn.Conv2d(nf, out_nc, 3, 1, 1)
     if scale == 4:
-        return SubPixelUpsampler(
+        return nn.Sequential(
             nn.Conv2d(nf, nf * 4, 3, 1, 1),
             nn.PixelShuffle(2),
             nn.Conv2d(nf, nf * 4, 3, 1, 1),
             nn.PixelShuffle(2),
             nn.Conv2d(nf, out_nc, 3, 1, 1),
         )
-    return SubPixelUpsampler(
-        nn.Conv2d(nf, nf * scale**2, 3, 1, 1), nn.PixelShuffle(scale), nn.Conv2d(nf, out_nc, 3, 1, 1)
-    )
+    return nn.Sequential(nn.Conv2d(nf, nf * scale**2, 3, 1, 1), nn.PixelShuffle(scale), nn.Conv2d(nf, out_nc, 3, 1, 1))
 
 
 class Restorer(nn.Module):
-    """Restores the HR image from the LR image and a kernel through CLS and plain feature paths.
-
-    On the CPU its conv weights are kept channels-last, so its feature maps follow in NHWC, where oneDNN's
-    convolutions run faster than in NCHW (whole network: 1.2-1.35x forward, 1.1-1.3x per training step;
-    benchmarks/bench_core.py, bench_train.py); results agree with NCHW to float rounding. On other devices
-    they stay NCHW: cuDNN's float32 convolutions were no faster channels-last on an H100, and NCHW keeps
-    CUDA gradients inside the golden tolerances. The Estimator is always NCHW (its kernel amplifies rounding
-    differences). The output is contiguous NCHW whatever the layout inside.
-    """
+    """Restores the HR image from the LR image and its kernel: a CLS-deconvolved path and a plain path through
+    ``ng`` groups of dual-path attention blocks, fused, upsampled and clamped to [0, 1]."""
 
     def __init__(
-        self, in_nc: int = 3, nf: int = 64, nb: int = 10, ng: int = 5, scale: int = 4, reduction: int = 4
+        self, in_nc: int = PAPER.in_nc, nf: int = PAPER.nf, nb: int = PAPER.nb, ng: int = PAPER.ng, scale: int = 4,
+        reduction: int = PAPER.reduction,
     ) -> None:
         super().__init__()
         nf2 = nf // reduction
@@ -153,20 +130,6 @@ class Restorer(nn.Module):
         self.body = nn.ModuleList(DPCAG(nf, nf2, 3, 3, nb) for _ in range(ng))
         self.fusion = nn.Conv2d(nf + nf2, nf, 3, 1, 1)
         self.upscale = _upsampler(nf, in_nc, scale)
-        self._set_weight_layout()
-
-    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> Restorer:
-        """Every move to another device or dtype (``to``, ``cpu``, ``float``...) passes here: re-pick the layout."""
-        super()._apply(fn, recurse)
-        self._set_weight_layout()
-        return self
-
-    def _set_weight_layout(self) -> None:
-        for conv in self.modules():
-            if isinstance(conv, nn.Conv2d):
-                layout = torch.channels_last if conv.weight.device.type == "cpu" else torch.contiguous_format
-                if not conv.weight.is_contiguous(memory_format=layout):
-                    conv.weight.data = conv.weight.data.contiguous(memory_format=layout)
 
     def forward(self, lr: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         f = self.conv_first(lr)
@@ -176,7 +139,7 @@ class Restorer(nn.Module):
         for group in self.body:
             deconvolved, plain = group(deconvolved, plain)
         f = self.fusion(torch.cat([plain, deconvolved], dim=1)) + f
-        return torch.clamp(self.upscale(f), 0.0, 1.0).contiguous()
+        return torch.clamp(self.upscale(f), 0.0, 1.0)
 
 
 @ARCH_REGISTRY.register()
@@ -185,14 +148,14 @@ class DCLS(nn.Module):
 
     def __init__(
         self,
-        nf: int = 64,
-        nb: int = 10,
-        ng: int = 5,
-        in_nc: int = 3,
+        nf: int = PAPER.nf,
+        nb: int = PAPER.nb,
+        ng: int = PAPER.ng,
+        in_nc: int = PAPER.in_nc,
         upscale: int = 4,
-        input_para: int = 256,
+        input_para: int = PAPER.input_para,
         kernel_size: int = 21,
-        reduction: int = 4,
+        reduction: int = PAPER.reduction,
     ) -> None:
         super().__init__()
         if upscale not in SUPPORTED_SCALES:

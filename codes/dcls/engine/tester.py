@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..accel import accelerate
 from ..archs import build_network
 from ..data import build_dataloader, build_dataset
 from ..errors import ConfigError
@@ -26,13 +27,14 @@ from ..weights import load_network
 logger = logging.getLogger("dcls")
 
 
-def load_model(opt: dict[str, Any]) -> torch.nn.Module:
-    """The network of the options with ``path.pretrain_model_G`` loaded (scale/setting checked)."""
+def load_model(opt: dict[str, Any], device: torch.device) -> torch.nn.Module:
+    """The network of the options with ``path.pretrain_model_G`` loaded (scale/setting checked), on ``device``
+    and accelerated for inference."""
     model = build_network(**opt["network_G"])
     paths = opt["path"]
     report = load_network(model, paths["pretrain_model_G"], strict=paths["strict_load"])
     logger.info("loaded %s%s", paths["pretrain_model_G"], "" if report.clean else " (non-strict)")
-    return model.eval()
+    return accelerate(model, device, training=False)
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], avg: dict[str, float]) -> None:
@@ -52,7 +54,7 @@ def _format(row: dict[str, Any]) -> str:
 def run_tests(opt: dict[str, Any], device: torch.device, ensemble: bool = False) -> dict[str, Any]:
     """Evaluate every test set; return (and write) the per-set results."""
     results_root = Path(opt["path"]["results_root"])
-    model = load_model(opt)
+    model = load_model(opt, device)
     resolver = SuperResolver(model, opt["scale"], InferenceSettings(ensemble=ensemble, kernel_crop=0), device)
     suffix = opt["suffix"] or ""
     summary: dict[str, Any] = {

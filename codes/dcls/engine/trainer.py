@@ -23,6 +23,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from ..accel import accelerate
 from ..archs import build_network
 from ..data import build_dataloader, build_dataset
 from ..degradation.synthesis import Degradation, DegradedBatch
@@ -44,12 +45,7 @@ logger = logging.getLogger("dcls")
 
 def build_degradation(opt: dict[str, Any]) -> Degradation:
     """The training degradation of the ``degradation`` options at the run's scale."""
-    deg = opt["degradation"]
-    return Degradation(
-        opt["scale"], kernel_size=deg["ksize"], sig_min=deg["sig_min"], sig_max=deg["sig_max"],
-        rate_iso=deg["rate_iso"], random_disturb=deg["random_disturb"], noise=deg["noise"],
-        noise_high=deg["noise_high"],
-    )
+    return Degradation(opt["scale"], **opt["degradation"])
 
 
 def seed_everything(seed: int) -> None:
@@ -77,7 +73,7 @@ class Trainer:
         self.seed = self._choose_seed()
 
         seed_everything(self.seed)  # identical initial weights on every rank
-        self.model = build_network(**opt["network_G"]).to(self.device)
+        self.model = accelerate(build_network(**opt["network_G"]), self.device, training=True)
         self._load_weights(resume)
         self.optimizer = build_optimizer(self.model, tr["lr_G"], tr["lr_E"], (tr["beta1"], tr["beta2"]),
                                          tr["weight_decay_G"])

@@ -13,8 +13,12 @@ import torch
 
 
 @lru_cache(maxsize=64)
+@torch.inference_mode(False)
 def _dft_factors(n: int, taps: int, half: bool, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """(frequencies, taps) matrix ``exp(-2 pi i f (t - taps//2) / n)``; phases reduced exactly in float64."""
+    """(frequencies, taps) matrix ``exp(-2 pi i f (t - taps//2) / n)``; phases reduced exactly in float64.
+
+    Made outside inference mode even when first asked for inside it: the cached matrix is reused by later
+    calls, and autograd cannot save an inference tensor for backward."""
     freqs = torch.arange(n // 2 + 1 if half else n, dtype=torch.float64)
     offsets = torch.arange(taps, dtype=torch.float64) - taps // 2
     phase = torch.remainder(freqs[:, None] * offsets[None, :], n) * (-2 * math.pi / n)

@@ -15,9 +15,13 @@ from torch.nn.modules.utils import _pair
 
 
 @lru_cache(maxsize=32)
+@torch.inference_mode(False)
 def _window_means(length: int, bins: int, taps: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(bins * taps, length + taps - 1): row ``b * taps + t`` averages the input positions that tap ``t``
-    reads for adaptive-pooling bin ``b`` of a valid conv's ``length`` outputs (PyTorch's bin edges)."""
+    reads for adaptive-pooling bin ``b`` of a valid conv's ``length`` outputs (PyTorch's bin edges).
+
+    Made outside inference mode even when first asked for inside it: the cached matrix is reused by later
+    calls, and autograd cannot save an inference tensor for backward."""
     bin_index = torch.arange(bins)
     starts = (bin_index * length) // bins
     ends = -((-(bin_index + 1) * length) // bins)
