@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +16,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .archs.spec import describe, recognise
 from .errors import CheckpointError
 from .utils.image_io import atomic_write_bytes
 
 logger = logging.getLogger("dcls")
 
-GROUP_CHANNELS = 16  # hidden channels of the estimator's linear kernel stack (SPEC.md section 2)
 WRAPPER_KEYS = ("params", "state_dict", "model")
 
 
@@ -86,37 +84,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return strip_module_prefix(obj)
 
 
-def describe(state_dict: Mapping[str, torch.Tensor]) -> dict[str, int]:
-    """Scale, kernel size and width a DCLS state_dict was built for, read from its shapes."""
-    out: dict[str, int] = {}
-    first = state_dict.get("Restorer.conv_first.weight")
-    if first is None:
-        return out
-    nf, in_nc = int(first.shape[0]), int(first.shape[1])
-    out["nf"] = nf
-    if "Restorer.upscale.4.weight" in state_dict:
-        out["scale"] = 4
-    elif "Restorer.upscale.0.weight" in state_dict:
-        out["scale"] = round(math.sqrt(state_dict["Restorer.upscale.0.weight"].shape[0] / nf))
-    elif "Restorer.upscale.weight" in state_dict:
-        out["scale"] = 1
-    decs = sorted(
-        (int(m.group(1)), v) for k, v in state_dict.items() if (m := re.fullmatch(r"Estimator\.dec\.(\d+)\.weight", k))
-    )
-    if decs:
-        g, last = GROUP_CHANNELS, len(decs) - 1
-        sizes = []
-        for i, w in decs:
-            fan = g * in_nc if i in (0, last) else g * g
-            sizes.append(round(math.sqrt(w.shape[0] / fan)))
-        out["kernel_size"] = 1 + sum(s - 1 for s in sizes)
-        out["input_para"] = int(decs[0][1].shape[1])
-    return out
-
-
-def _setting_text(info: Mapping[str, int]) -> str:
-    parts = [f"{k} {info[k]}" for k in ("scale", "kernel_size", "nf", "input_para") if k in info]
-    return ", ".join(parts)
+def _configuration(state_dict: Mapping[str, torch.Tensor]) -> dict[str, int] | None:
+    """The DCLS configuration of a state_dict, or None for another network's."""
+    try:
+        return recognise(state_dict)
+    except ValueError:
+        return None
 
 
 def load_network(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> LoadReport:
@@ -128,11 +101,12 @@ def load_network(model: nn.Module, path: str | os.PathLike, strict: bool = True)
     net = unwrap(model)
     loaded = read_state_dict(path)
     expected = net.state_dict()
-    ours, theirs = describe(expected), describe(loaded)
-    differs = [k for k in ("scale", "kernel_size") if k in ours and k in theirs and ours[k] != theirs[k]]
+    ours, theirs = _configuration(expected), _configuration(loaded)
+    differs = [label for key, label in (("upscale", "scale"), ("kernel_size", "kernel size"))
+               if ours and theirs and ours[key] != theirs[key]]
     if differs:
         raise CheckpointError(
-            f"{path}: checkpoint is for {_setting_text(theirs)} but the options build {_setting_text(ours)}"
+            f"{path}: checkpoint is for {describe(theirs)} but the options build {describe(ours)}"
             f" ({' and '.join(differs)} {'differ' if len(differs) > 1 else 'differs'}:"
             " pick the checkpoint of this scale/setting)"
         )

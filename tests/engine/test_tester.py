@@ -97,7 +97,7 @@ def test_a_module_prefixed_checkpoint_gives_the_same_results(finished_run, engin
 
 
 @pytest.mark.parametrize("built,mismatch", [({"upscale": 2, "kernel_size": 21}, "scale"),
-                                            ({"upscale": 4, "kernel_size": 11}, "kernel_size")])
+                                            ({"upscale": 4, "kernel_size": 11}, "kernel size")])
 def test_a_checkpoint_for_another_scale_or_kernel_is_a_one_line_error(built, mismatch, engine_data, eng, tmp_path,
                                                                       monkeypatch, capsys) -> None:
     setting = {k: v for k, v in eng.TINY_NET.items() if k != "kernel_size"}
@@ -110,5 +110,5 @@ def test_a_checkpoint_for_another_scale_or_kernel_is_a_one_line_error(built, mis
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert rc == 2 and len(lines) == 1 and "Traceback" not in err
     assert f"{mismatch} differ" in lines[0] and str(path) in lines[0]
-    wanted = {"scale": "scale 2", "kernel_size": "kernel_size 11"}[mismatch]
+    wanted = {"scale": "checkpoint is for x2", "kernel size": "(kernel 11)"}[mismatch]
     assert wanted in lines[0]

@@ -127,8 +127,8 @@ def test_same_stem_inputs_get_distinct_outputs(capsys, tmp_path, make_photo, tin
     [
         (["--checkpoint", "missing.pth", "--scale", "4"], "missing.pth: checkpoint not found"),
         ([], "give -opt"),
-        (["--checkpoint", "{ckpt}", "--scale", "4"], "checkpoint has nf 16, scale 4, kernel_size 21, input_para 16"),
-        (["--checkpoint", "{ckpt}", "--scale", "4", "--setting", "2", "--nf", "16"], "kernel_size differ"),
+        (["--checkpoint", "{ckpt}", "--scale", "4"], "checkpoint is x4 setting 1 (kernel 21), nf 16, nb 1, ng 1"),
+        (["--checkpoint", "{ckpt}", "--scale", "4", "--setting", "2", "--nf", "16"], "kernel size differs"),
         (["--checkpoint", "{ckpt}", "--scale", "4", "--device", "tpu"], "'tpu' is not one of cpu, cuda"),
         (["--checkpoint", "{ckpt}", "--scale", "3", "--setting", "2"], "setting 2 has no x3 model"),
         (["--checkpoint", "{ckpt}", "--scale", "4", "--tile", "8"], "--tile must be 0"),

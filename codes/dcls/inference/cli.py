@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = spec_from_namespace(args, args.input[0])
         inputs = collect_inputs(args.input)
         outputs = plan_outputs(inputs, Path(args.output), spec.scale)
-        model = build_model(spec)
+        model = build_model(spec, device)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

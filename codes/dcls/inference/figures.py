@@ -86,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         lr = read_image(lr_dir / f"{args.image}.png", color=True)
         hr = read_image(hr_dir / f"{args.image}.png", color=True)
         pairs = find_pairs(lr_dir, Path(args.benchmark) / "kernel" / f"x{s}")
-        resolver = SuperResolver(build_model(spec), s, InferenceSettings(), resolve_device(args.device))
+        device = resolve_device(args.device)
+        resolver = SuperResolver(build_model(spec, device), s, InferenceSettings(), device)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

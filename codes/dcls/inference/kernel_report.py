@@ -122,8 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.columns < 1:
             raise InputError("--columns must be at least 1")
         spec = spec_from_namespace(args, str(lr_dir))
-        resolver = SuperResolver(build_model(spec), spec.scale, InferenceSettings(kernel_crop=args.kernel_crop),
-                                 resolve_device(args.device))
+        device = resolve_device(args.device)
+        resolver = SuperResolver(build_model(spec, device), spec.scale, InferenceSettings(kernel_crop=args.kernel_crop),
+                                 device)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""Build the DCLS network for inference from an options file or from (checkpoint, scale, setting)."""
+"""Build the DCLS network for inference from an options file or from (checkpoint, scale, setting), with its
+weights loaded and the speed-up layer applied for the device."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from typing import Any
 
 import torch
 
+from dcls.accel import accelerate
 from dcls.archs import build_network
+from dcls.archs.spec import PAPER, describe, published_config, recognise
 from dcls.config import apply_overrides, read_yaml, validate
 from dcls.errors import CheckpointError, ConfigError
-from dcls.weights import describe, load_network, read_state_dict
+from dcls.weights import load_network, read_state_dict
 
-# The published models (SPEC.md section 3); setting 1 uses 21x21 kernels, setting 2 11x11 (x2) / 31x31 (x4).
-PUBLISHED_SIZES = {"nf": 64, "nb": 10, "ng": 5, "input_para": 256}
-SETTING_KERNEL_SIZES = {1: {2: 21, 3: 21, 4: 21}, 2: {2: 11, 4: 31}}
+SIZE_OPTIONS = ("nf", "nb", "ng", "input_para")
+"""The network sizes the command line can set, for models other than the paper's."""
 
 
 @dataclass
@@ -29,19 +31,13 @@ class ModelSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def kernel_size_for(setting: int, scale: int) -> int:
-    """Kernel size of the paper's setting 1 or 2 at ``scale``; ConfigError for combinations it never had."""
-    sizes = SETTING_KERNEL_SIZES.get(setting)
-    if sizes is None or scale not in sizes:
-        raise ConfigError(f"setting {setting} has no x{scale} model (setting 1: x2/x3/x4, setting 2: x2/x4)")
-    return sizes[scale]
-
-
 def spec_from_args(checkpoint: str, scale: int, setting: int, sizes: dict[str, int | None]) -> ModelSpec:
     """Spec for ``--checkpoint --scale --setting``; ``sizes`` (nf, nb, ng, input_para) override the paper's."""
-    kwargs: dict[str, Any] = dict(PUBLISHED_SIZES)
+    try:
+        kwargs: dict[str, Any] = published_config(setting, scale)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     kwargs.update({k: v for k, v in sizes.items() if v is not None})
-    kwargs.update(upscale=scale, kernel_size=kernel_size_for(setting, scale))
     return ModelSpec(Path(checkpoint), scale, "DCLS", kwargs)
 
 
@@ -66,13 +62,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor (without -opt)")
     group.add_argument("--setting", type=int, choices=(1, 2), default=1,
                        help="paper setting: 1 = isotropic 21x21 kernels, 2 = anisotropic 11x11 (x2) / 31x31 (x4)")
-    for name, default in PUBLISHED_SIZES.items():
-        group.add_argument(f"--{name}", type=int, help=f"network size (without -opt; default {default})")
+    for name in SIZE_OPTIONS:
+        group.add_argument(f"--{name}", type=int, help=f"network size (without -opt; default {getattr(PAPER, name)})")
 
 
 def spec_from_namespace(args: argparse.Namespace, input_dir: str) -> ModelSpec:
     """The spec the options of :func:`add_model_arguments` describe; ConfigError for contradictory ones."""
-    sizes = {k: getattr(args, k) for k in PUBLISHED_SIZES}
+    sizes = {k: getattr(args, k) for k in SIZE_OPTIONS}
     if args.opt:
         if args.scale is not None or any(v is not None for v in sizes.values()):
             raise ConfigError("--scale/--nf/--nb/--ng/--input_para apply without -opt; the options file sets them")
@@ -82,17 +78,25 @@ def spec_from_namespace(args: argparse.Namespace, input_dir: str) -> ModelSpec:
     return spec_from_args(args.checkpoint, args.scale, args.setting, sizes)
 
 
-def build_model(spec: ModelSpec) -> torch.nn.Module:
-    """Instantiate the network and load its checkpoint strictly (:func:`dcls.weights.load_network`: weights_only, CPU,
-    ``module.`` stripped, a mismatch named in one line as a CheckpointError)."""
+def build_model(spec: ModelSpec, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The network with its checkpoint loaded strictly (:func:`dcls.weights.load_network`: weights_only, CPU,
+    ``module.`` stripped; a mismatch is a one-line CheckpointError that says what the checkpoint is), on
+    ``device`` and accelerated for inference (:func:`dcls.accel.accelerate`)."""
     model = build_network(spec.arch, spec.kwargs)
     try:
         load_network(model, spec.checkpoint, strict=True)
     except CheckpointError as exc:
-        if not spec.checkpoint.is_file():
+        found = _recognised(spec.checkpoint)
+        if found is None:
             raise
-        found = describe(read_state_dict(spec.checkpoint))
-        sizes = ", ".join(f"{k} {v}" for k, v in found.items())
-        raise CheckpointError(f"{exc}. The checkpoint has {sizes}: give its training options with -opt, or "
-                              "--scale/--setting/--nf/--nb/--ng/--input_para to match") from None
-    return model
+        raise CheckpointError(f"{exc}. The checkpoint is {describe(found)}: give its training options with -opt, "
+                              "or --scale/--setting/--nf/--nb/--ng/--input_para to match") from None
+    return accelerate(model, device, training=False)
+
+
+def _recognised(checkpoint: Path) -> dict[str, int] | None:
+    """The DCLS configuration of a readable checkpoint, else None."""
+    try:
+        return recognise(read_state_dict(checkpoint))
+    except (CheckpointError, ValueError):
+        return None
