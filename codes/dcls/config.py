@@ -1,25 +1,32 @@
 """Options files: YAML in the original DCLS schema, with declared defaults and types and strict validation.
 
 Every option has a declared type and default (``SCHEMA``); an unknown or misspelled key, a wrong type or a
-missing data path is a :class:`ConfigError` whose one-line message names the key or file. Keys the
-original reads but DCLS never uses (``pca_matrix_path``, ``code_length``, ...) are accepted and ignored,
-so the original's option files work unchanged apart from their data paths.
+missing data path is a :class:`ConfigError` whose one-line message names the key or file. The options of
+``network_G.setting`` and ``degradation`` are the keyword arguments of the registered architecture and of
+:class:`~dcls.degradation.synthesis.Degradation`: their names, types and defaults are read from the
+constructors' signatures. Keys the original reads but DCLS never uses (``pca_matrix_path``, ``code_length``,
+...) are accepted and ignored, so the original's option files work unchanged apart from their data paths.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import inspect
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
+from .archs import ARCH_REGISTRY, build_network
+from .degradation.synthesis import Degradation
 from .errors import ConfigError
 from .utils.image_io import atomic_write_bytes
 
@@ -44,16 +51,30 @@ def _opt(kind: str, default: Any = _REQUIRED, choices: tuple = ()) -> Field:
     return Field(kind, default, nullable=default is None, choices=choices)
 
 
-DEGRADATION = {
-    "ksize": _opt("int", 21),
-    "sig_min": _opt("float", 0.2),
-    "sig_max": _opt("float", 4.0),
-    "rate_iso": _opt("float", 1.0),
-    "random_disturb": _opt("bool", False),
-    "noise": _opt("bool", False),
-    "noise_high": _opt("float", 0.0),
-    "random_kernel": _opt("bool", True),
-}
+_KINDS = {int: "int", float: "float", bool: "bool", str: "str"}
+
+
+def signature_schema(factory: Callable[..., Any], skip: tuple[str, ...] = ()) -> dict[str, Field]:
+    """One option per keyword argument of ``factory`` (a class or function): type from its annotation
+    (int, float, bool, str, optionally ``| None``), default from its signature (none: required)."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    hints = typing.get_type_hints(target)
+    fields = {}
+    for name, param in inspect.signature(factory).parameters.items():
+        if name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        hint = hints.get(name)
+        nullable = type(None) in typing.get_args(hint)
+        if nullable:
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        if hint not in _KINDS:
+            raise TypeError(f"{getattr(factory, '__name__', factory)}({name}): options need int/float/bool/str")
+        default = _REQUIRED if param.default is inspect.Parameter.empty else param.default
+        fields[name] = Field(_KINDS[hint], default, nullable=nullable or default is None)
+    return fields
+
+
+DEGRADATION = signature_schema(Degradation, skip=("scale",))
 
 DATASET = {
     "name": _opt("str"),
@@ -71,16 +92,12 @@ DATASET = {
     "scale": _opt("int", None),
 }
 
-NETWORK_SETTING = {
-    "nf": _opt("int", 64),
-    "nb": _opt("int", 10),
-    "ng": _opt("int", 5),
-    "in_nc": _opt("int", 3),
-    "input_para": _opt("int", 256),
-    "kernel_size": _opt("int", 21, choices=(11, 21, 31)),
-    "reduction": _opt("int", 4),
-    "upscale": _opt("int", None),
-}
+
+def network_setting_schema(which_model_G: str) -> dict[str, Field]:
+    """The options of ``network_G.setting``: the registered architecture's keyword arguments, except that
+    ``upscale`` (every architecture's scale argument) defaults to the run's ``scale``."""
+    return {**signature_schema(ARCH_REGISTRY.get(which_model_G)), "upscale": _opt("int", None)}
+
 
 COLLAPSE_GUARD = {
     "enabled": _opt("bool", True),
@@ -91,8 +108,6 @@ COLLAPSE_GUARD = {
 SCHEMA: dict[str, Any] = {
     "name": _opt("str"),
     "use_tb_logger": _opt("bool", True),
-    "model": _opt("str", "blind", choices=("blind",)),
-    "distortion": _opt("str", "sr", choices=("sr",)),
     "scale": _opt("int", choices=(1, 2, 3, 4)),
     "gpu_ids": _opt("int_list", None),
     "device": _opt("str", None, choices=("cpu", "cuda")),
@@ -100,7 +115,7 @@ SCHEMA: dict[str, Any] = {
     "crop_border": _opt("int", None),
     "degradation": DEGRADATION,
     "datasets": "phases",
-    "network_G": {"which_model_G": _opt("str", "DCLS"), "setting": NETWORK_SETTING},
+    "network_G": "network",
     "path": {
         "root": _opt("str", None),
         "pretrain_model_G": _opt("str", None),
@@ -143,9 +158,15 @@ SCHEMA: dict[str, Any] = {
 
 # Keys the original option files carry that DCLS does not use: accepted and ignored.
 LEGACY_KEYS: dict[str, frozenset[str]] = {
-    "": frozenset({"pca_matrix_path", "is_train", "dist"}),
-    "degradation": frozenset({"code_length", "rate_cln", "sig", "stored_kernel", "pre_kernel_path"}),
+    "": frozenset({"pca_matrix_path", "is_train", "dist", "model", "distortion"}),
+    "degradation": frozenset({"code_length", "rate_cln", "sig", "stored_kernel", "pre_kernel_path", "random_kernel"}),
     "dataset": frozenset({"LR_size", "data_type"}),
+}
+# Legacy keys DCLS supports with one value only: any other value is an error, not silently ignored.
+LEGACY_ONLY_VALUE = {
+    ("degradation", "random_kernel"): (True, "DCLS trains on random kernels; false is not supported"),
+    ("", "model"): ("blind", "this project trains and tests the blind SR model only"),
+    ("", "distortion"): ("sr", "this project does super-resolution only"),
 }
 
 PHASE_PATTERN = re.compile(r"^(train|val|test\w*)$")
@@ -219,12 +240,17 @@ def _validate_section(
         if key not in schema:
             if not _is_legacy(section, key):
                 raise ConfigError(f"{prefix}{key}: unknown option{_suggest(key, schema)}")
+            only = LEGACY_ONLY_VALUE.get((section, key))
+            if only is not None and data[key] != only[0]:
+                raise ConfigError(f"{prefix}{key}: {only[1]}")
             ignored.append(f"{prefix}{key}")
     out: dict[str, Any] = {}
     for key, spec in schema.items():
         full = f"{prefix}{key}"
         if spec == "phases":
             out[key] = _validate_phases(data.get(key, {}), f"{full}.", ignored)
+        elif spec == "network":
+            out[key] = _validate_network(data.get(key), f"{full}.", ignored)
         elif isinstance(spec, Mapping):
             out[key] = _validate_section(data.get(key), spec, f"{full}.", key, ignored)
         elif key in data:
@@ -245,6 +271,17 @@ def _validate_phases(data: Any, prefix: str, ignored: list[str]) -> dict[str, An
             raise ConfigError(f"{prefix}{phase}: unknown dataset phase (expected train, val or test<N>)")
         out[phase] = _validate_section(spec, DATASET, f"{prefix}{phase}.", "dataset", ignored)
     return out
+
+
+def _validate_network(data: Any, prefix: str, ignored: list[str]) -> dict[str, Any]:
+    """``which_model_G`` (a registered architecture, default DCLS) and its ``setting`` (keyword arguments)."""
+    name = "DCLS" if not isinstance(data, Mapping) else data.get("which_model_G", "DCLS")
+    name = _coerce(name, Field("str"), f"{prefix}which_model_G")
+    if name not in ARCH_REGISTRY:
+        raise ConfigError(f"{prefix}which_model_G: unknown architecture '{name}' (known: "
+                          f"{', '.join(ARCH_REGISTRY.names())})")
+    schema = {"which_model_G": _opt("str", "DCLS"), "setting": network_setting_schema(name)}
+    return _validate_section(data, schema, prefix, "network_G", ignored)
 
 
 def _suggest(key: str, schema: Mapping[str, Any]) -> str:
@@ -325,6 +362,8 @@ def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
     setting = opt["network_G"]["setting"]
     if setting["upscale"] is not None and setting["upscale"] != scale:
         raise ConfigError(f"network_G.setting.upscale: {setting['upscale']} differs from scale {scale}")
+    with torch.device("meta"):  # the constructor's own checks, without allocating any weights
+        build_network(opt["network_G"]["which_model_G"], {**setting, "upscale": scale})
     datasets = opt["datasets"]
     if not is_train:
         if not datasets:
@@ -336,14 +375,14 @@ def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
                 raise ConfigError(f"datasets.{phase}.mode: testing needs LQGT or LQ, not GT")
         return
     deg = opt["degradation"]
-    if deg["ksize"] != setting["kernel_size"]:
+    if setting.get("kernel_size", deg["ksize"]) != deg["ksize"]:
         raise ConfigError(
             f"degradation.ksize: {deg['ksize']} differs from network_G.setting.kernel_size {setting['kernel_size']}"
         )
-    if not deg["random_kernel"]:
-        raise ConfigError("degradation.random_kernel: DCLS trains on random kernels; false is not supported")
-    if deg["sig_min"] <= 0 or deg["sig_max"] < deg["sig_min"]:
-        raise ConfigError(f"degradation.sig_min/sig_max: invalid range [{deg['sig_min']}, {deg['sig_max']}]")
+    try:
+        Degradation(scale, **deg)
+    except ValueError as exc:
+        raise ConfigError(f"degradation: {exc}") from None
     if "train" not in datasets:
         raise ConfigError("datasets.train: required for training")
     for phase in datasets:
@@ -356,10 +395,10 @@ def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
         raise ConfigError("datasets.train.GT_size: required for training (HR patch size)")
     if train_ds["GT_size"] % scale:
         raise ConfigError(f"datasets.train.GT_size: {train_ds['GT_size']} is not a multiple of scale {scale}")
-    if train_ds["GT_size"] // scale < setting["kernel_size"]:
+    if train_ds["GT_size"] // scale < deg["ksize"]:
         raise ConfigError(
             f"datasets.train.GT_size: {train_ds['GT_size']} gives LR patches of {train_ds['GT_size'] // scale} px, "
-            f"smaller than the kernel ({setting['kernel_size']}); use at least {scale * setting['kernel_size']}"
+            f"smaller than the kernel ({deg['ksize']}); use at least {scale * deg['ksize']}"
         )
     if "val" in datasets and datasets["val"]["mode"] != "LQGT":
         raise ConfigError("datasets.val.mode: must be LQGT (validation needs LR and GT)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pytest
 import torch
 import yaml
 
-from dcls.config import load_options, validate
+from dcls.archs import ARCH_REGISTRY, DCLS
+from dcls.config import DEGRADATION, apply_overrides, load_options, network_setting_schema, validate
+from dcls.degradation.synthesis import Degradation
 from dcls.engine import cli
 from dcls.engine.cli import train_main, train_parser
 from dcls.engine.distributed import local_rank
@@ -31,23 +34,58 @@ def test_the_repository_has_train_and_test_option_files() -> None:
 
 
 @pytest.mark.parametrize("path", OPTIONS, ids=lambda p: str(p.relative_to(p.parents[2])))
-def test_every_options_file_validates(path: Path) -> None:
-    opt, _ = load_options(path, is_train=_is_train_file(path), check_paths=False)
+def test_every_options_file_validates_and_holds_only_keys_dcls_reads(path: Path) -> None:
+    opt, ignored = load_options(path, is_train=_is_train_file(path), check_paths=False)
     assert opt["network_G"]["setting"]["upscale"] == opt["scale"]
     assert all(ds["scale"] == opt["scale"] for ds in opt["datasets"].values())
+    assert not ignored, f"{path.name}: keys DCLS ignores would mislead a reader: {ignored}"
 
 
 def test_original_keys_that_dcls_ignores_are_accepted_and_reported() -> None:
     train = next(p for p in OPTIONS if p.name == "train_setting1_x4.yml")
     raw = yaml.safe_load(train.read_text())
     assert "gpu_ids" in raw
-    # The original's files carry these keys; the shipped ones no longer do (tests/test_shipped_options.py).
-    raw["pca_matrix_path"] = "../../../pca_matrix/DCLS/pca_matrix.pth"
-    raw["degradation"]["code_length"] = 10
+    # The original's files carry these keys; the shipped ones no longer do.
+    raw.update(pca_matrix_path="../../../pca_matrix/DCLS/pca_matrix.pth", model="blind", distortion="sr")
+    raw["degradation"].update(code_length=10, random_kernel=True)
     raw["datasets"]["train"]["LR_size"] = 64
     opt, ignored = validate(raw, is_train=True, check_paths=False)
-    assert {"pca_matrix_path", "degradation.code_length", "datasets.train.LR_size"} <= set(ignored)
+    assert {"pca_matrix_path", "model", "distortion", "degradation.code_length", "degradation.random_kernel",
+            "datasets.train.LR_size"} <= set(ignored)
     assert opt["gpu_ids"] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [("degradation.random_kernel", False, "random kernels"), ("model", "gan", "blind SR model only"),
+     ("distortion", "jpeg", "super-resolution only")],
+)
+def test_legacy_keys_with_another_value_than_dcls_supports_are_errors(key: str, value: object, fragment: str) -> None:
+    raw = yaml.safe_load(next(p for p in OPTIONS if p.name == "train_setting1_x4.yml").read_text())
+    with pytest.raises(ConfigError, match=fragment):
+        validate(apply_overrides(raw, [f"{key}={value}"]), is_train=True, check_paths=False)
+
+
+def test_network_and_degradation_options_are_the_constructors_keyword_arguments(monkeypatch) -> None:
+    """A newly registered architecture is configurable with its own arguments, without editing config.py."""
+    assert set(network_setting_schema("DCLS")) == set(inspect.signature(DCLS).parameters)
+    assert set(DEGRADATION) == set(inspect.signature(Degradation).parameters) - {"scale"}
+
+    def tiny_net(width: int, upscale: int = 4, depth: int | None = None, gain: float = 1.0) -> torch.nn.Module:
+        return torch.nn.Conv2d(3, width, 1)
+
+    monkeypatch.setitem(ARCH_REGISTRY._entries, "TinyNet", tiny_net)
+    raw = yaml.safe_load(next(p for p in OPTIONS if p.name == "train_setting1_x4.yml").read_text())
+    raw["network_G"] = {"which_model_G": "TinyNet", "setting": {"width": 8.0, "gain": 2}}
+    raw["degradation"]["ksize"] = raw["datasets"]["train"]["GT_size"] // 4 - 1
+    opt, _ = validate(raw, is_train=True, check_paths=False)
+    assert opt["network_G"]["setting"] == {"width": 8, "upscale": 4, "depth": None, "gain": 2.0}
+    raw["network_G"]["setting"]["kernel_size"] = 21
+    with pytest.raises(ConfigError, match="network_G.setting.kernel_size: unknown option"):
+        validate(raw, is_train=True, check_paths=False)
+    del raw["network_G"]["setting"]["width"], raw["network_G"]["setting"]["kernel_size"]
+    with pytest.raises(ConfigError, match="network_G.setting.width: required option is missing"):
+        validate(raw, is_train=True, check_paths=False)
 
 
 def test_gpu_ids_and_legacy_keys_do_not_stop_a_cpu_run(engine_data, eng, tmp_path, monkeypatch) -> None:
@@ -59,7 +97,8 @@ def test_gpu_ids_and_legacy_keys_do_not_stop_a_cpu_run(engine_data, eng, tmp_pat
     assert train_main(["-opt", str(eng.write_yaml(tmp_path / "o.yml", opt)), "--device", "cpu"]) == 0
     assert not logging.getLogger("dcls").handlers, "the run's log file must be closed when train_main returns"
     log = next((tmp_path / "experiments" / "legacy").glob("train_legacy_*.log")).read_text()
-    assert "ignored options the original used but DCLS does not: pca_matrix_path" in log
+    ignored_line = next(line for line in log.splitlines() if "ignored options the original used" in line)
+    assert "pca_matrix_path" in ignored_line and "degradation.code_length" in ignored_line
     assert "gpu_ids [0, 1, 2, 3] ignored: running on CPU" in log
     assert (tmp_path / "experiments" / "legacy" / "models" / "2_G.pth").is_file()
 

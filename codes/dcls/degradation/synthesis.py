@@ -53,12 +53,15 @@ class DegradedBatch:
 
 
 class Degradation:
-    """Blur with random Gaussian kernels, bicubic-downsample, optionally add noise, quantise."""
+    """Blur with random Gaussian kernels, bicubic-downsample, optionally add noise, quantise.
+
+    The keyword arguments are the ``degradation`` options (the original's names: ``ksize`` is the kernel size).
+    """
 
     def __init__(
         self,
         scale: int,
-        kernel_size: int = 21,
+        ksize: int = 21,
         sig_min: float = 0.2,
         sig_max: float = 4.0,
         rate_iso: float = 1.0,
@@ -66,10 +69,10 @@ class Degradation:
         noise: bool = False,
         noise_high: float = 0.0,
     ) -> None:
-        if kernel_size < 1 or sig_min <= 0 or sig_max < sig_min:
-            raise ValueError(f"invalid degradation: kernel_size={kernel_size}, sigma range [{sig_min}, {sig_max}]")
+        if ksize < 1 or sig_min <= 0 or sig_max < sig_min:
+            raise ValueError(f"invalid degradation: ksize {ksize}, sigma range [{sig_min}, {sig_max}]")
         self.scale = scale
-        self.kernel_size = kernel_size
+        self.ksize = ksize
         self.sig_min, self.sig_max = sig_min, sig_max
         self.rate_iso = rate_iso
         self.random_disturb = random_disturb
@@ -78,7 +81,7 @@ class Degradation:
 
     def __call__(self, hr: torch.Tensor, rng: np.random.Generator) -> DegradedBatch:
         kernels = random_kernels(
-            hr.shape[0], self.kernel_size, self.sig_min, self.sig_max, self.rate_iso, self.random_disturb, rng=rng
+            hr.shape[0], self.ksize, self.sig_min, self.sig_max, self.rate_iso, self.random_disturb, rng=rng
         ).to(hr.device)
         blurred = batch_blur(hr, kernels)
         if self.scale != 1:
