@@ -18,13 +18,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dcls.archs import DCLS
-from dcls.archs.blocks import DPCAB, DPCAG, CALayer
-from dcls.archs.dcls_arch import CLS
+from dcls.archs import CLS, DCLS
+from dcls.archs.spec import published_config, recognise
 from dcls.degradation.synthesis import batch_blur
 
-SETTING1_X4 = {"nf": 64, "nb": 10, "ng": 5, "in_nc": 3, "upscale": 4, "input_para": 256, "kernel_size": 21}
-"""The published x4 setting-1 model options."""
+SETTING1_X4 = published_config(setting=1, scale=4)
+"""The published x4 setting-1 model."""
 
 FFT_DIMS = (-3, -2, -1)  # the original's 3-D transforms over (1 channel, H, W)
 
@@ -97,58 +96,15 @@ class LoopCLS(CLS):
         return self.expand_feature(per_channel_cls(feats, kernel, grad_kernel))
 
 
-class OriginalCALayer(CALayer):
-    """Channel attention as the original computes it: 1x1 convs on the pooled map, then a separate product."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.conv_du(self.avg_pool(x))
-
-
-class OriginalDPCAB(DPCAB):
-    """Dual-path block as the original computes it: attention product and residual sum as two passes."""
-
-    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f1 = self.body1(x0)
-        f2 = self.body2(x1)
-        return x0 + self.CA_body1(torch.cat([f1, f2], dim=1)), x1 + self.CA_body2(f2)
-
-
-class OriginalDPCAG(DPCAG):
-    """Block group as the original computes it: every result a new tensor."""
-
-    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        for block in self.body:
-            x0, x1 = block(x0, x1)
-        return 2 * x0, 2 * x1
-
-
-def _nchw_copy(model: DCLS, config: dict[str, int]) -> DCLS:
-    """A copy of ``model`` (weights, device, mode) with every conv weight NCHW, the CPU's channels-last undone."""
+def baseline_model(model: DCLS) -> DCLS:
+    """The reference network of ``model`` (same weights, device and mode, every module as ``dcls.archs``
+    defines it: the original's algorithm) with the original's CLS, which loops over feature channels."""
+    config = recognise(model.state_dict())
     first = next(model.parameters())
-    copy = DCLS(**config).to(first.device).train(model.training)
-    copy.load_state_dict(model.state_dict())
-    for module in copy.modules():
-        if isinstance(module, nn.Conv2d):
-            module.weight.data = module.weight.data.contiguous()
-    return copy
-
-
-def baseline_model(model: DCLS, config: dict[str, int] = SETTING1_X4) -> DCLS:
-    """``model`` as the original runs it: every weight NCHW, a CLS that loops over channels, attention as a
-    product then a sum, every block result a new tensor, the upsampler on the whole image."""
-    baseline = _nchw_copy(model, config)
+    baseline = DCLS(**config).to(first.device).train(model.training)
+    baseline.load_state_dict({k: v.contiguous() for k, v in model.state_dict().items()})
     baseline.Restorer.head2.__class__ = LoopCLS
-    baseline.Restorer.upscale.__class__ = nn.Sequential  # whole-image upsampling, no bands
-    originals = {DPCAB: OriginalDPCAB, DPCAG: OriginalDPCAG, CALayer: OriginalCALayer}
-    for module in baseline.modules():
-        if type(module) in originals:
-            module.__class__ = originals[type(module)]
     return baseline
-
-
-def nchw_model(model: DCLS, config: dict[str, int] = SETTING1_X4) -> DCLS:
-    """``model`` with every weight NCHW (this package's CPU layout before its Restorer went channels-last)."""
-    return _nchw_copy(model, config)
 
 
 def _cubic(x: torch.Tensor) -> torch.Tensor:

@@ -1,16 +1,18 @@
 """Core benchmark: full x4 setting-1 DCLS forward, the CLS module, and batched degradation synthesis.
 
-For each, the original implementation's algorithm (re-expressed in ``_original.py`` for timing only) runs
-in the same process, round-robin with ours, so the ratio is measured on the same machine under the same
-load: the original keeps every feature map NCHW, solves CLS one feature channel at a time with full complex
-FFTs, applies channel attention as a product then a sum, upsamples the whole image at once, and resizes
-with a Python loop over output rows/columns. CLS is timed on its own (back to back, alternating with the
+Ours is the network as ``dcls.accel.accelerate`` prepares it for inference. The original implementation's
+algorithm (the reference network of ``dcls.archs``, with the original's CLS and resize re-expressed in
+``_original.py`` for timing only) runs in the same process, round-robin with ours, so the ratio is measured
+on the same machine under the same load: the original keeps every feature map NCHW, solves CLS one feature
+channel at a time with full complex FFTs, applies channel attention as a product then a sum, upsamples the
+whole image at once, and resizes with a Python loop over output rows/columns. The reference network itself
+(same weights, no speed-ups) is timed too. CLS is timed on its own (back to back, alternating with the
 original's) and inside the model forwards. The model's achieved GFLOP/s is reported next to a plain
 64-channel 3x3 convolution's at the same resolution (the faster of its NCHW and channels-last layouts, so the
 reference is the best the convolution library does on this machine), counted two ways: the architecture's
 convolution and matrix FLOPs over the forward's time (as model-FLOPs utilisation counts: how close the
 forward is to running every FLOP of the model at plain-convolution speed), and the FLOPs the forward
-executes (fewer: the upsampler runs folded into one convolution, see ``dcls.archs.linear_fold``).
+executes (fewer: the upsampler runs folded into one convolution, see ``dcls.accel.linear_fold``).
 
     python benchmarks/bench_core.py [--repeats 5] [--threads N] [--device cpu|cuda] [--quick]
 """
@@ -18,15 +20,17 @@ executes (fewer: the upsampler runs folded into one convolution, see ``dcls.arch
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from _original import SETTING1_X4, LoopDegradation, baseline_model, nchw_model
+from _original import SETTING1_X4, LoopDegradation, baseline_model
 from _timing import add_process_options, call_times, configure_process, devices, median_times
 from torch.utils.flop_counter import FlopCounterMode
 
+from dcls.accel import accelerate
 from dcls.archs import DCLS
 from dcls.degradation.synthesis import Degradation
 
@@ -41,9 +45,9 @@ def gflops(fn: Callable[..., object], *args: torch.Tensor) -> float:
 def bench_device(device: torch.device, repeats: int, warmup: int) -> dict[str, float]:
     """Times (seconds) and FLOP counts on one device, ours and the original's algorithm side by side."""
     torch.manual_seed(0)
-    model = DCLS(**SETTING1_X4).to(device).eval()
-    baseline = baseline_model(model)
-    model_nchw = nchw_model(model)
+    reference = DCLS(**SETTING1_X4).to(device).eval()
+    model = accelerate(copy.deepcopy(reference), device, training=False)
+    baseline = baseline_model(reference)
     conv = torch.nn.Conv2d(64, 64, 3, 1, 1).to(device)
     conv_cl = torch.nn.Conv2d(64, 64, 3, 1, 1).to(device, memory_format=torch.channels_last)
     lr = torch.rand(1, 3, 96, 96, device=device)
@@ -66,7 +70,7 @@ def bench_device(device: torch.device, repeats: int, warmup: int) -> dict[str, f
         fns = {
             "model": lambda: model(lr),
             "model_base": lambda: baseline(lr),
-            "model_nchw": lambda: model_nchw(lr),
+            "model_reference": lambda: reference(lr),
             "conv": lambda: conv(feats),
             "conv_cl": lambda: conv_cl(feats_cl),
             "degradation": lambda: deg(hr, rng),
@@ -96,7 +100,7 @@ def report(device: torch.device, r: dict[str, float]) -> None:
 
     print(f"== {device.type}")
     line(f"DCLS x4 setting1 forward, LR 96x96 ({r['architecture_gflop']:.1f} GFLOP)", "model")
-    print(f"{'  same, every weight NCHW (layout before)':<46}: {r['model_nchw'] * 1e3:9.2f} ms")
+    print(f"{'  reference network (dcls.archs, no speed-ups)':<46}: {r['model_reference'] * 1e3:9.2f} ms")
     line("CLS module (64 ch, 96x96, k=21), back to back", "cls")
     line("  same, inside the model forwards", "cls_in_model")
     line("degradation, 16 HR patches 256x256, x4", "degradation")

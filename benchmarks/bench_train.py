@@ -6,7 +6,7 @@ HR, quantisation) + forward + pixel and kernel-correction losses + backward + Ad
 ``_original.py``: per-channel CLS and kernel loss, row/column-loop resize, numpy kernels) runs in the same
 process from the same weights, round-robin with ours, so the ratio is measured under the same load.
 
-    python benchmarks/bench_train.py [--repeats 5] [--threads N] [--device cpu|cuda] [--quick] [--nchw]
+    python benchmarks/bench_train.py [--repeats 5] [--threads N] [--device cpu|cuda] [--quick] [--reference]
 
 The last column is the original's time per iteration over the row's: above 1, the row is faster.
 """
@@ -14,13 +14,15 @@ The last column is the original's time per iteration over the row's: above 1, th
 from __future__ import annotations
 
 import argparse
+import copy
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from _original import SETTING1_X4, LoopCorrectionLoss, LoopDegradation, baseline_model, nchw_model
+from _original import SETTING1_X4, LoopCorrectionLoss, LoopDegradation, baseline_model
 from _timing import add_process_options, configure_process, devices, median_times
 
+from dcls.accel import accelerate
 from dcls.archs import DCLS
 from dcls.degradation.synthesis import Degradation
 from dcls.losses import CorrectionLoss, build_pixel_loss
@@ -31,7 +33,7 @@ LEARNING_RATE = 4e-4
 
 def our_iteration(model: DCLS, hr: torch.Tensor, seed: int) -> Callable[[], None]:
     """One training iteration of this package: :class:`Degradation` then :func:`train_step`."""
-    degradation = Degradation(scale=4, kernel_size=21, sig_min=0.2, sig_max=4.0)
+    degradation = Degradation(scale=4, ksize=21, sig_min=0.2, sig_max=4.0)
     optimizer = build_optimizer(model, LEARNING_RATE, LEARNING_RATE)
     pixel_loss, kernel_loss = build_pixel_loss("l1"), CorrectionLoss(eps=1e-20)
     rng = np.random.default_rng(seed)
@@ -61,16 +63,16 @@ def original_iteration(model: DCLS, hr: torch.Tensor, seed: int) -> Callable[[],
 
 
 def bench_device(
-    device: torch.device, batch: int, gt_size: int, repeats: int, warmup: int, nchw: bool = False
+    device: torch.device, batch: int, gt_size: int, repeats: int, warmup: int, reference: bool = False
 ) -> dict[str, float]:
-    """Median seconds per iteration of ours and the original's (and ours all-NCHW if asked), same initial weights."""
+    """Median seconds per iteration of ours and the original's (and of the reference network if asked)."""
     torch.manual_seed(0)
-    model = DCLS(**SETTING1_X4).to(device).train()
+    plain = DCLS(**SETTING1_X4).to(device).train()
     hr = torch.rand(batch, 3, gt_size, gt_size, device=device)
-    fns = {"ours": our_iteration(model, hr, seed=0)}
-    if nchw:
-        fns["ours_nchw"] = our_iteration(nchw_model(model), hr, seed=0)
-    fns["original"] = original_iteration(baseline_model(model), hr, seed=0)
+    fns = {"ours": our_iteration(accelerate(copy.deepcopy(plain), device, training=True), hr, seed=0)}
+    if reference:
+        fns["reference"] = our_iteration(copy.deepcopy(plain), hr, seed=0)
+    fns["original"] = original_iteration(baseline_model(plain), hr, seed=0)
     return median_times(fns, device, repeats, warmup)
 
 
@@ -83,7 +85,8 @@ def main() -> None:
     parser.add_argument("--gt-size", type=int, default=128)
     add_process_options(parser)
     parser.add_argument("--quick", action="store_true", help="3 repeats after 1 warm-up iteration")
-    parser.add_argument("--nchw", action="store_true", help="also time ours with every weight NCHW (layout before)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also time the reference network (dcls.archs) without the speed-up layer")
     args = parser.parse_args()
     if args.gt_size // 4 < SETTING1_X4["kernel_size"]:
         parser.error(f"--gt-size {args.gt_size}: the LR patch must be at least the kernel size (GT >= 84)")
@@ -94,7 +97,7 @@ def main() -> None:
     print("| device | implementation | it/s | ms/it | speed vs original |")
     print("| --- | --- | --- | --- | --- |")
     for device in [torch.device(args.device)] if args.device else devices():
-        r = bench_device(device, args.batch, args.gt_size, args.repeats, args.warmup, args.nchw)
+        r = bench_device(device, args.batch, args.gt_size, args.repeats, args.warmup, args.reference)
         for name, seconds in r.items():
             ratio = r["original"] / seconds
             print(f"| {device.type} | {name} | {1 / seconds:.3f} | {seconds * 1e3:.1f} | x{ratio:.2f} |", flush=True)
