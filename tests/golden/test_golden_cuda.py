@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from dcls.accel import accelerate
 from dcls.archs import DCLS
 from dcls.degradation.synthesis import DegradedBatch, batch_blur
 from dcls.losses import CorrectionLoss, build_pixel_loss
@@ -39,16 +40,17 @@ def _assert_close(name: str, got: torch.Tensor, want: torch.Tensor, tol: float) 
     assert diff <= tol, f"{name}: max abs diff {diff:.3g} > {tol:g} on CUDA"
 
 
-def _cuda_model(case: dict) -> DCLS:
+def _cuda_model(case: dict, training: bool, accelerated: bool) -> DCLS:
     net = DCLS(**case["config"])
     net.load_state_dict(case["state_dict"], strict=True)
-    return net.to(CUDA)
+    return accelerate(net, CUDA, training=training) if accelerated else net.to(CUDA).train(training)
 
 
-def test_forward_on_cuda(golden) -> None:
+@pytest.mark.parametrize("accelerated", [False, True], ids=["reference", "accelerated"])
+def test_forward_on_cuda(golden, accelerated: bool) -> None:
     for file in golden.files("forward_*.pt"):
         case = golden.load(file.name)
-        net = _cuda_model(case).eval()
+        net = _cuda_model(case, training=False, accelerated=accelerated)
         with torch.no_grad():
             sr, kernel = net(case["lr"].to(CUDA))
         _assert_close(f"{file.stem} sr", sr, case["sr"], 1e-5)
@@ -81,9 +83,10 @@ def test_correction_loss_on_cuda(golden) -> None:
         _assert_close(f"{tag} k_correct", k_correct, case["k_correct"], 1e-4)
 
 
-def test_train_step_on_cuda(golden) -> None:
+@pytest.mark.parametrize("accelerated", [False, True], ids=["reference", "accelerated"])
+def test_train_step_on_cuda(golden, accelerated: bool) -> None:
     case = golden.load("train_step.pt")
-    net = _cuda_model(case).train()
+    net = _cuda_model(case, training=True, accelerated=accelerated)
     batch = DegradedBatch(lr_img=case["lr_img"].to(CUDA), lr_blured=case["lr_blured"].to(CUDA),
                           lr=case["lr"].to(CUDA), kernels=None)
     out = compute_losses(net, case["gt"].to(CUDA), batch, build_pixel_loss("l1"),
