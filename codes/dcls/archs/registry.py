@@ -1,5 +1,6 @@
 """The architecture registry and ``build_network``: ``network_G.which_model_G`` names a registered class,
-``network_G.setting`` holds its keyword arguments, verbatim."""
+``network_G.setting`` holds its keyword arguments, verbatim. Every architecture takes its scale as ``upscale``
+(the options set it from the run's ``scale``); training expects ``forward(lr) -> (sr, kernel)``."""
 
 from __future__ import annotations
 
