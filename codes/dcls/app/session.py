@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from dcls.api import BlindSR, load_image
+from dcls.restoration import InferenceSettings
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,10 @@ def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
 
 
 def process(sr: BlindSR, upload: Path, work_dir: Path, tile: int, ensemble: bool) -> PageOutput:
-    """Super-resolve the uploaded file; UserError (one line) for an unreadable file or bad settings."""
-    model = sr.with_settings(tile=tile, ensemble=ensemble)
+    """Super-resolve the uploaded file; UserError (one line) for an unreadable file or bad settings. Tiles
+    overlap by ``dcls-sr``'s default, or by half a tile for tiles smaller than twice that."""
+    overlap = min(InferenceSettings.tile_overlap, tile // 2)
+    model = sr.with_settings(tile=tile, tile_overlap=overlap, ensemble=ensemble)
     image = load_image(upload)
     start = time.perf_counter()
     result = model.upscale(image)
