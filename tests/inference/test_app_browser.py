@@ -78,4 +78,5 @@ def test_the_page_in_chromium(capsys, tmp_path, make_photo, tiny_checkpoint, tin
         message = page.error()
         assert "cannot decode image broken.jpg" in message and "\n" not in message.strip()
         assert not driver.find_elements("css selector", "#compare img"), "the last result is no longer shown"
-        page.screenshot(tmp_path / "page.png")
+        assert _decode(page.screenshot()).shape[:2] == tuple(driver.execute_script(
+            "return [window.innerHeight, window.innerWidth]"))

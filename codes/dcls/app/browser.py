@@ -226,5 +226,6 @@ class AppPage:
         return self._wait(lambda: next((e.text for e in self._all(".toast-message-text") if e.text), None),
                           "an error message")
 
-    def screenshot(self, path: str | os.PathLike) -> None:
-        self.driver.save_screenshot(str(path))
+    def screenshot(self) -> bytes:
+        """The browser window as PNG bytes."""
+        return self.driver.get_screenshot_as_png()
