@@ -7,6 +7,7 @@ import importlib
 import re
 import runpy
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def declared_scripts() -> dict[str, str]:
     return dict(re.findall(r'^([\w-]+)\s*=\s*"([\w.]+:\w+)"', table, re.M))
 
 
-def resolve(target: str):  # noqa: ANN201 (whatever the command runs)
+def resolve(target: str) -> Callable[..., int]:
     module, function = target.split(":")
     return getattr(importlib.import_module(module), function)
 

@@ -142,7 +142,7 @@ def test_readme_example_runs(tmp_path, monkeypatch, make_photo):
     cv2.imwrite(str(tmp_path / "my_photo.png"), hr)
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
-    exec(compile(_readme_python_example(), "README.md", "exec"), namespace)  # noqa: S102 (our own README)
+    exec(compile(_readme_python_example(), "README.md", "exec"), namespace)
     written = cv2.imread(str(tmp_path / "my_photo_x4.png"), cv2.IMREAD_UNCHANGED)
     assert written.shape == (384, 480, 3)
     assert cv2.imread(str(tmp_path / "my_benchmark_lr.png"), cv2.IMREAD_UNCHANGED).shape == (24, 30, 3)

@@ -61,7 +61,7 @@ def wait_until(condition: Callable[[], Any], timeout_s: float, what: str, poll_s
 
 def fetch(url: str, timeout_s: float = 30) -> bytes:
     """The body of a GET request (the page's server only)."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (a local http URL)
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
         return response.read()
 
 

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from dcls.api import BlindSR
 from dcls.archs.spec import describe
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _gradio_page():  # noqa: ANN202 (the module, typed by Gradio)
+def _gradio_page() -> ModuleType:
     """:mod:`dcls.app.page`, or a UserError saying how to install Gradio."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
