@@ -79,7 +79,7 @@ def missing():
 
     def report(what: str) -> None:
         if os.environ.get("CI"):
-            pytest.fail(f"{what} is missing, and .ci/run installs it")
-        pytest.skip(f"{what} is not installed (.ci/run installs it)")
+            pytest.fail(f"not installed: {what} (.ci/run installs it)")
+        pytest.skip(f"not installed: {what} (.ci/run installs it; under CI this fails)")
 
     return report
