@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image", default="demo_data/test/Gaussian8/LRblur/x4/sig2.6_astronaut.png",
                         help="the image to upload")
     parser.add_argument("--output", default="figs/app.png", help="the PNG to write")
-    parser.add_argument("--size", type=int, nargs=2, default=(1280, 860), metavar=("WIDTH", "HEIGHT"),
+    parser.add_argument("--size", type=int, nargs=2, default=(1280, 1000), metavar=("WIDTH", "HEIGHT"),
                         help="browser window in pixels")
     args = parser.parse_args(argv)
     browser = find_browser()

@@ -54,7 +54,7 @@ def build_page(sr: BlindSR, model_line: str, work_dir: Path, tile: int = 0, ense
                 download = gr.File(label="SR image (PNG)", interactive=False, elem_id="download")
             with gr.Column(scale=3):
                 compare = gr.ImageSlider(label="Input (left, enlarged) | DCLS (right): drag to compare",
-                                         format="png", image_mode=None, interactive=False, max_height=720,
+                                         format="png", image_mode=None, interactive=False, max_height=640,
                                          elem_id="compare")
                 summary = gr.Markdown(elem_id="summary")
         inputs, outputs = [upload, tile_px, use_ensemble], [compare, kernel, download, summary]
