@@ -83,6 +83,13 @@ def test_float_input_is_the_uint8_result_before_rounding(make_photo, tiny_sr):
     assert as_double.image.dtype == np.float64 and 0 <= as_double.image.min() <= as_double.image.max() <= 1
 
 
+def test_float_result_is_saved_as_16_bit(tmp_path, make_photo, tiny_sr):
+    result = tiny_sr.upscale(make_photo(20, 24, 4).astype(np.float32) / np.float32(255))
+    result.save(tmp_path / "sr.png")
+    saved = cv2.imread(str(tmp_path / "sr.png"), cv2.IMREAD_UNCHANGED)
+    assert saved.dtype == np.uint16 and np.array_equal(saved[:, :, ::-1], np.rint(result.image * 65535.0))
+
+
 def test_grey_layouts_keep_their_shape(make_photo, tiny_sr):
     grey = make_photo(20, 24, 0)[:, :, 1]
     flat, column = tiny_sr.upscale(grey).image, tiny_sr.upscale(grey[:, :, None]).image
