@@ -65,6 +65,7 @@ def test_app_without_gradio_says_how_to_install_it(capsys, monkeypatch, tmp_path
     """A checkout without the app extra: a one-line error naming the extra, before any model is loaded."""
     monkeypatch.setitem(sys.modules, "gradio", None)
     monkeypatch.delitem(sys.modules, "dcls.app.page", raising=False)
+    monkeypatch.delattr(importlib.import_module("dcls.app"), "page", raising=False)
     code = resolve(declared_scripts()["dcls-app"])(["--checkpoint", str(tmp_path / "none.pth"), "--scale", "4"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: the web page needs Gradio") and "pip install 'dcls[app]'" in err
