@@ -2,7 +2,8 @@
 # The whole DCLS pipeline on a fresh clone, in one command and without a GPU:
 # environment -> demo data -> train a small DCLS -> test it next to bicubic -> super-resolve -> summary.
 # Idempotent: a second run reuses .venv, demo_data/ and the trained model (DEMO_RETRAIN=1 trains again).
-# Ends with the line `DEMO RESULT: PSNR-Y model=<x> bicubic=<y>`; exits non-zero if the model loses.
+# Prints the line `DEMO RESULT: PSNR-Y model=<x> bicubic=<y>` (exit status non-zero if the model loses), then
+# the command that opens the web page (dcls-app) on the demo model.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -48,5 +49,11 @@ step "6/6 Summary: DCLS vs bicubic upsampling of the same LR images"
 echo "SR images and kernel pictures: $RESULTS/demo_Gaussian8/   own-image inference: results/demo/inference/"
 echo "pictures: $RESULTS/figs/   TensorBoard: tensorboard --logdir experiments/$NAME/tb_logger"
 echo "demo took $(($(date +%s) - start)) s"
+status=0
 python scripts/demo_summary.py --metrics "$RESULTS/metrics.json" --set demo_Gaussian8 \
-    --lr_dir "$BENCH/LRblur/x4" --hr_dir "$BENCH/HR/x4"
+    --lr_dir "$BENCH/LRblur/x4" --hr_dir "$BENCH/HR/x4" || status=$?
+
+echo
+echo "Try the demo model on your own images in the browser (installs the web page's extra, Gradio, first):"
+echo "  source scripts/setup_env.sh app && dcls-app -opt $TEST_OPT"
+exit "$status"

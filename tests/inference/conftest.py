@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -69,3 +70,16 @@ def image_folder(tmp_path: Path) -> Path:
     cv2.imwrite(str(folder / "deep16.png"), deep)
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
     return folder
+
+
+@pytest.fixture(scope="session")
+def missing():
+    """``missing(what)`` for a tool the CI installs (``.ci/run``): fails the test under CI (``$CI`` set), where
+    its absence is a broken setup, and skips it elsewhere."""
+
+    def report(what: str) -> None:
+        if os.environ.get("CI"):
+            pytest.fail(f"not installed: {what} (.ci/run installs it)")
+        pytest.skip(f"not installed: {what} (.ci/run installs it; under CI this fails)")
+
+    return report

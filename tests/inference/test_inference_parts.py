@@ -91,8 +91,16 @@ def test_grey_with_alpha_is_written_as_grey_looking_bgra():
 
 
 def test_unsupported_pixel_type_is_a_value_error():
-    with pytest.raises(ValueError, match="8- or 16-bit"):
-        decode(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="8- or 16-bit, or float"):
+        decode(np.zeros((4, 4, 3), np.int32))
+
+
+def test_float_images_round_trip_without_rounding():
+    bgr = np.random.default_rng(0).random((4, 5, 3))
+    image = decode(bgr)
+    assert image.dtype == np.float64 and torch.equal(image.rgb[0, 0], torch.from_numpy(bgr[:, :, 2]).float())
+    out = encode(image.rgb, None, image.grey, image.dtype)
+    assert out.dtype == np.float64 and np.array_equal(out, bgr.astype(np.float32))
 
 
 def test_alpha_upscaling_keeps_range_and_size():

@@ -102,9 +102,14 @@ def gaussian8_sigmas(scale: int) -> list[float]:
     return [float(s) for s in np.linspace(*GAUSSIAN8_SIGMA_RANGE[scale], 8)]
 
 
+def blur_downsample(hr: torch.Tensor, kernel: torch.Tensor, scale: int) -> torch.Tensor:
+    """One image (1, C, H, W) blurred by one (k, k) kernel (reflect border) and MATLAB-bicubic downsampled by
+    ``scale``: the benchmarks' degradation, without rounding."""
+    blurred = batch_blur(hr, kernel[None])
+    return imresize(blurred, 1 / scale) if scale != 1 else blurred
+
+
 def gaussian8_lr(hr_bgr_u8: np.ndarray, sigma: float, scale: int, kernel_size: int = 21) -> np.ndarray:
     """Gaussian8 LR image of a (modcropped) uint8 BGR HR image, exactly as the original benchmark script."""
     kernel = torch.from_numpy(isotropic_gaussian_kernel(kernel_size, sigma)).float()
-    hr = img2tensor(hr_bgr_u8)[None]
-    lr = imresize(batch_blur(hr, kernel[None]), 1 / scale)
-    return tensor2img(lr)
+    return tensor2img(blur_downsample(img2tensor(hr_bgr_u8)[None], kernel, scale))

@@ -36,7 +36,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="train.py", description="Train DCLS from an options file.")
+    p = argparse.ArgumentParser(description="Train DCLS from an options file.")
     _common(p)
     p.add_argument("--launcher", choices=("none", "pytorch"), default="none",
                    help="pytorch: one process per device under torchrun / torch.distributed.launch")
@@ -47,8 +47,7 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def test_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="test.py",
-                                description="Evaluate a DCLS model on the test sets of an options file.")
+    p = argparse.ArgumentParser(description="Evaluate a DCLS model on the test sets of an options file.")
     _common(p)
     p.add_argument("--ensemble", action="store_true", help="average the 8 flips/rotations (x8 self-ensemble)")
     return p

@@ -10,9 +10,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dcls.errors import UserError
-from dcls.inference.codec import decode, encode, read_upright, upscale_alpha
+from dcls.inference.codec import read_upright
 from dcls.inference.files import collect_inputs, kernel_path, plan_outputs
 from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
+from dcls.inference.pipeline import super_resolve_array
 from dcls.restoration import InferenceSettings, SuperResolver
 from dcls.utils.device import resolve_device
 from dcls.utils.image_io import write_png
@@ -44,10 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def super_resolve_file(resolver: SuperResolver, src: Path, dst: Path, save_kernel: bool) -> None:
     """Read ``src``, super-resolve it and write ``dst`` (and its kernel picture) atomically."""
-    image = decode(read_upright(src))
-    sr, kernel = resolver(image.rgb)
-    alpha = None if image.alpha is None else upscale_alpha(image.alpha, resolver.scale)
-    write_png(dst, encode(sr, alpha, image.grey, image.dtype))
+    sr, kernel = super_resolve_array(resolver, read_upright(src))
+    write_png(dst, sr)
     if save_kernel:
         write_png(kernel_path(dst), kernel_to_image(kernel))
 

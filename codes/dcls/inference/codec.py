@@ -1,4 +1,5 @@
-"""Image arrays as files hold them (8/16-bit, grey/BGR/BGRA) <-> the RGB float tensors the model takes.
+"""Image arrays as files hold them (8/16-bit, grey/BGR/BGRA; float in [0, 1] from the Python API) <-> the RGB
+float tensors the model takes.
 
 Grey images are processed as RGB and turned back into grey; an alpha channel is upscaled on its own
 (bicubic, OpenCV: linear-time and memory-light even for very large images) and reattached; the output
@@ -31,16 +32,18 @@ class DecodedImage:
     rgb: torch.Tensor  # (1, 3, H, W) float32 in [0, 1]
     alpha: np.ndarray | None  # (H, W) float32 in [0, 1]
     grey: bool
-    dtype: np.dtype  # uint8 or uint16: the depth to write back
+    dtype: np.dtype  # uint8, uint16 or a float type: the pixel type to give back
 
 
 def _peak(dtype: np.dtype) -> float:
-    """Value of full white for a pixel type."""
+    """Value of full white for a pixel type (1 for floats in [0, 1])."""
     if dtype == np.uint8:
         return 255.0
     if dtype == np.uint16:
         return 65535.0
-    raise ValueError(f"unsupported pixel type {dtype} (expected 8- or 16-bit)")
+    if np.issubdtype(dtype, np.floating):
+        return 1.0
+    raise ValueError(f"unsupported pixel type {dtype} (expected 8- or 16-bit, or float in [0, 1])")
 
 
 def read_upright(path: str | os.PathLike) -> np.ndarray:
@@ -61,7 +64,8 @@ def read_upright(path: str | os.PathLike) -> np.ndarray:
 
 
 def decode(array: np.ndarray) -> DecodedImage:
-    """Split an OpenCV-ordered array (H, W), (H, W, 1|2|3|4) of uint8/uint16 into a DecodedImage."""
+    """Split an OpenCV-ordered array (H, W), (H, W, 1|2|3|4) of uint8/uint16 (or float in [0, 1]) into a
+    DecodedImage."""
     peak = _peak(array.dtype)
     if array.ndim == 2:
         array = array[:, :, None]
@@ -95,8 +99,11 @@ def encode(sr: torch.Tensor, alpha: np.ndarray | None, grey: bool, dtype: np.dty
     if alpha is not None:
         planes = np.concatenate([planes, alpha[:, :, None]], axis=2)
     np.clip(planes, 0.0, 1.0, out=planes)
-    planes *= peak
-    out = np.rint(planes, out=planes).astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        out = planes.astype(dtype, copy=False)
+    else:
+        planes *= peak
+        out = np.rint(planes, out=planes).astype(dtype)
     # grey + alpha has no 2-channel file format in OpenCV: write it as grey-looking BGRA.
     if grey and alpha is not None:
         out = out[:, :, [0, 0, 0, 1]]

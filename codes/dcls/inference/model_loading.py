@@ -41,7 +41,7 @@ def spec_from_args(checkpoint: str, scale: int, setting: int, sizes: dict[str, i
     return ModelSpec(Path(checkpoint), scale, "DCLS", kwargs)
 
 
-def spec_from_options(path: str, checkpoint: str | None, input_dir: str) -> ModelSpec:
+def spec_from_options(path: str, checkpoint: str | None, input_dir: str = ".") -> ModelSpec:
     """Spec from a train/test options file (original schema); ``checkpoint`` replaces
     ``path.pretrain_model_G``. The file's data sets are replaced by the inference inputs (an LQ-only set),
     so test options whose benchmark folders are absent on this machine still work."""
