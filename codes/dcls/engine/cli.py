@@ -1,13 +1,16 @@
 """Command lines of ``codes/train.py`` and ``codes/test.py``: argument parsing and one-line user errors.
 
-User errors (bad options, missing data, unusable checkpoints, unreadable images) print ``error: ...`` on
-one line and exit with status 2, without a traceback.
+User errors (bad options, missing data, unusable checkpoints, unreadable images, a checkpoint that cannot be
+written) print ``error: ...`` on one line and exit with status 2, without a traceback. A training run stopped
+by SIGTERM, SIGINT or SIGUSR1 saves a checkpoint of its last iteration and exits with status 75
+(:data:`~dcls.engine.preemption.EXIT_PREEMPTED`); a finished run exits with 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +23,7 @@ from ..utils.device import pick_device
 from ..utils.logger import close_logger, setup_logger, timestamp
 from .distributed import barrier, cleanup, init_distributed
 from .experiment import prepare_experiment, resolve_resume, write_options
+from .preemption import EXIT_PREEMPTED, stop_on_signals
 from .tester import run_tests
 from .trainer import Trainer
 
@@ -41,7 +45,8 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--launcher", choices=("none", "pytorch"), default="none",
                    help="pytorch: one process per device under torchrun / torch.distributed.launch")
     p.add_argument("--auto_resume", "--auto-resume", action="store_true",
-                   help="resume from the newest usable training state of this experiment, if any")
+                   help="resume from the newest usable training state of this experiment, if any (implied when "
+                        "torchrun restarts the workers)")
     p.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
     return p
 
@@ -75,13 +80,18 @@ def _note_ignored_gpu_ids(opt: dict, device: torch.device) -> None:
         logger.info("gpu_ids %s ignored: running on CPU", opt["gpu_ids"])
 
 
+def restarted_by_torchrun() -> bool:
+    """True in workers that torchrun restarted (``--max-restarts``): they continue the run."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
 def _train(args: argparse.Namespace) -> int:
     opt, ignored = load_options(args.opt, is_train=True, overrides=args.overrides)
     if args.device:
         opt["device"] = args.device
     dist = init_distributed(args.launcher, opt["device"], opt["gpu_ids"], args.local_rank)
     try:
-        resume, skipped = resolve_resume(opt, args.auto_resume)
+        resume, skipped = resolve_resume(opt, args.auto_resume or restarted_by_torchrun())
         prepare_experiment(opt, resume, dist.rank)
         barrier()
         _note_ignored_gpu_ids(opt, dist.device)
@@ -97,10 +107,11 @@ def _train(args: argparse.Namespace) -> int:
             if args.overrides:
                 header += "\nwith --set " + " ".join(args.overrides)
             write_options(opt, resumed=resume is not None, header=header)
-        trainer.fit()
+        with stop_on_signals() as stop:
+            summary = trainer.fit(stop)
     finally:
         cleanup()
-    return 0
+    return EXIT_PREEMPTED if summary["stopped"] else 0
 
 
 def _test(args: argparse.Namespace) -> int:
