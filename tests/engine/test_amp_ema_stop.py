@@ -216,3 +216,27 @@ def test_full_disk_during_a_save_keeps_the_previous_checkpoint(engine_data, eng,
     assert sorted(p.name for p in (experiment / "training_state").iterdir()) == ["4.state"]
     eng.load_weights(experiment / "models" / "4_G.pth")
     torch.load(experiment / "training_state" / "4.state", weights_only=True)
+
+
+def test_test_py_and_inference_with_amp_report_the_difference_to_float32(finished_run, engine_data, eng, tmp_path,
+                                                                         monkeypatch, capsys) -> None:
+    from dcls.inference.cli import main as inference_main
+
+    checkpoint = finished_run.experiment / "models" / "12_G.pth"
+    monkeypatch.chdir(tmp_path)
+    options = eng.write_yaml(tmp_path / "t.yml", eng.eval_options(engine_data, checkpoint, name="amp_test"))
+    assert cli.test_main(["-opt", str(options), "--amp", "bf16"]) == 0
+    metrics = json.loads((tmp_path / "results" / "amp_test" / "metrics.json").read_text())
+    g8 = metrics["sets"]["g8"]
+    assert metrics["amp"] == "bf16"
+    assert g8["amp_psnr_y_difference"] == pytest.approx(g8["average"]["psnr_y"] - g8["float32_psnr_y"])
+    assert abs(g8["amp_psnr_y_difference"]) < 0.5
+    log = next((tmp_path / "results" / "amp_test").glob("test_*.log")).read_text()
+    assert "bf16 on g8: PSNR-Y" in log and "difference" in log
+
+    capsys.readouterr()
+    assert inference_main(["-opt", str(options), "--checkpoint", str(checkpoint), "--input", str(engine_data.g8_lr),
+                           "--output", str(tmp_path / "sr"), "--amp", "bf16", "--device", "cpu"]) == 0
+    found = re.search(r"bf16 output of (\S+) against float32: PSNR ([\d.]+) dB", capsys.readouterr().out)
+    assert found and float(found.group(2)) > 30
+    assert len(list((tmp_path / "sr").glob("*_x4.png"))) == 16

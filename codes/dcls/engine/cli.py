@@ -56,6 +56,8 @@ def test_parser() -> argparse.ArgumentParser:
                                 description="Evaluate a DCLS model on the test sets of an options file.")
     _common(p)
     p.add_argument("--ensemble", action="store_true", help="average the 8 flips/rotations (x8 self-ensemble)")
+    p.add_argument("--amp", choices=("bf16", "fp16"), default="off",
+                   help="mixed precision (autocast); each set is also evaluated in float32 to report the difference")
     return p
 
 
@@ -123,7 +125,7 @@ def _test(args: argparse.Namespace) -> int:
     _note_ignored_gpu_ids(opt, device)
     if ignored:
         logger.info("ignored options the original used but DCLS does not: %s", ", ".join(ignored))
-    run_tests(opt, device, ensemble=args.ensemble)
+    run_tests(opt, device, ensemble=args.ensemble, amp=args.amp)
     logger.info("results written to %s", results)
     return 0
 
