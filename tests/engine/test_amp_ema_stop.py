@@ -240,3 +240,21 @@ def test_test_py_and_inference_with_amp_report_the_difference_to_float32(finishe
     found = re.search(r"bf16 output of (\S+) against float32: PSNR ([\d.]+) dB", capsys.readouterr().out)
     assert found and float(found.group(2)) > 30
     assert len(list((tmp_path / "sr").glob("*_x4.png"))) == 16
+
+
+def test_a_stopped_command_line_run_ignores_later_stop_signals_until_it_exits() -> None:
+    """train.py (``process_ends``): once the run stopped, on this rank's signal or another rank's, the launcher's
+    closing SIGTERM must not kill the process on its way out with status 75; a run that did not stop restores."""
+    from dcls.engine.preemption import STOP_SIGNALS, stop_on_signals
+
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        with stop_on_signals(ignore_after_stop=True):
+            pass
+        assert {sig: signal.getsignal(sig) for sig in STOP_SIGNALS} == before
+        with stop_on_signals(ignore_after_stop=True) as request:
+            request.stopped = True  # what Trainer.stop records, also on a rank that received no signal
+        assert all(signal.getsignal(sig) == signal.SIG_IGN for sig in STOP_SIGNALS)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -53,10 +52,7 @@ def test_train_and_test_on_cuda(engine_data, eng, tmp_path, monkeypatch) -> None
 
 def test_torchrun_nccl_on_one_gpu(engine_data, eng, tmp_path) -> None:
     options = eng.write_yaml(tmp_path / "o.yml", _cuda_options(eng, engine_data, "nccl_run"))
-    torchrun = Path(sys.executable).with_name("torchrun")
-    launcher = [str(torchrun)] if torchrun.is_file() else [sys.executable, "-m", "torch.distributed.run"]
-    cmd = [*launcher, "--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={eng.free_port()}",
-           str(eng.TRAIN_PY), "-opt", str(options), "--launcher", "pytorch"]
+    cmd = eng.torchrun("--nproc_per_node=1", eng.TRAIN_PY, "-opt", options, "--launcher", "pytorch")
     proc = subprocess.run(cmd, cwd=tmp_path, env=eng.subprocess_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     _check_experiment(tmp_path / "experiments" / "nccl_run", eng, processes=1)

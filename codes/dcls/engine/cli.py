@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -21,7 +22,7 @@ from ..config import load_options
 from ..errors import UserError
 from ..utils.device import pick_device
 from ..utils.logger import close_logger, setup_logger, timestamp
-from .distributed import barrier, cleanup, init_distributed
+from .distributed import DistInfo, barrier, cleanup, init_distributed
 from .experiment import prepare_experiment, resolve_resume, write_options
 from .preemption import EXIT_PREEMPTED, stop_on_signals
 from .tester import run_tests
@@ -87,32 +88,42 @@ def restarted_by_torchrun() -> bool:
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def _start_training(args: argparse.Namespace, opt: dict, ignored: list[str], dist: DistInfo) -> Trainer:
+    """Resume point, experiment folder, log, options file and the trainer of this rank."""
+    resume, skipped = resolve_resume(opt, args.auto_resume or restarted_by_torchrun())
+    prepare_experiment(opt, resume, dist.rank)
+    barrier()
+    _note_ignored_gpu_ids(opt, dist.device)
+    for reason in skipped:
+        logger.warning("skipping unusable checkpoint: %s", reason)
+    if ignored:
+        logger.info("ignored options the original used but DCLS does not: %s", ", ".join(ignored))
+    if resume is not None:
+        logger.info("resuming from %s", resume)
+    trainer = Trainer(opt, dist, resume)
+    if dist.is_main:
+        header = f"options of this run, from {Path(args.opt).resolve()}"
+        if args.overrides:
+            header += "\nwith --set " + " ".join(args.overrides)
+        write_options(opt, resumed=resume is not None, header=header)
+    return trainer
+
+
+def _train(args: argparse.Namespace, process_ends: bool = False) -> int:
     opt, ignored = load_options(args.opt, is_train=True, overrides=args.overrides)
     if args.device:
         opt["device"] = args.device
     dist = init_distributed(args.launcher, opt["device"], opt["gpu_ids"], args.local_rank)
     try:
-        resume, skipped = resolve_resume(opt, args.auto_resume or restarted_by_torchrun())
-        prepare_experiment(opt, resume, dist.rank)
-        barrier()
-        _note_ignored_gpu_ids(opt, dist.device)
-        for reason in skipped:
-            logger.warning("skipping unusable checkpoint: %s", reason)
-        if ignored:
-            logger.info("ignored options the original used but DCLS does not: %s", ", ".join(ignored))
-        if resume is not None:
-            logger.info("resuming from %s", resume)
-        trainer = Trainer(opt, dist, resume)
-        if dist.is_main:
-            header = f"options of this run, from {Path(args.opt).resolve()}"
-            if args.overrides:
-                header += "\nwith --set " + " ".join(args.overrides)
-            write_options(opt, resumed=resume is not None, header=header)
-        with stop_on_signals() as stop:
-            summary = trainer.fit(stop)
-    finally:
+        trainer = _start_training(args, opt, ignored, dist)
+    except BaseException:
         cleanup()
+        raise
+    with stop_on_signals(ignore_after_stop=process_ends) as stop:
+        try:
+            summary = trainer.fit(stop)
+        finally:
+            cleanup()  # still inside: torchrun ending the other ranks of a stopped run only sets the flag again
     return EXIT_PREEMPTED if summary["stopped"] else 0
 
 
@@ -130,9 +141,12 @@ def _test(args: argparse.Namespace) -> int:
     return 0
 
 
-def train_main(argv: Sequence[str] | None = None) -> int:
-    """``python codes/train.py -opt F [--launcher none|pytorch] [--auto_resume] [--device D] [--set k=v ...]``."""
-    return run_guarded(_train, train_parser().parse_args(argv))
+def train_main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> int:
+    """``python codes/train.py -opt F [--launcher none|pytorch] [--auto_resume] [--device D] [--set k=v ...]``.
+
+    ``process_ends`` (the command line): after a stop, the stop signals stay ignored until the process exits, so
+    the launcher ending the other ranks cannot turn its exit status 75 into a kill."""
+    return run_guarded(partial(_train, process_ends=process_ends), train_parser().parse_args(argv))
 
 
 def test_main(argv: Sequence[str] | None = None) -> int:

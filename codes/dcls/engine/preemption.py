@@ -20,10 +20,12 @@ EXIT_PREEMPTED = 75
 
 
 class StopRequest:
-    """Which stop signal arrived first (None while none has)."""
+    """Which stop signal arrived first (None while none has), and whether the run stopped (for this rank's
+    signal or another rank's)."""
 
     def __init__(self) -> None:
         self.signal: signal.Signals | None = None
+        self.stopped = False
 
     @property
     def requested(self) -> bool:
@@ -37,9 +39,10 @@ class StopRequest:
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[StopRequest]:
+def stop_on_signals(ignore_after_stop: bool = False) -> Iterator[StopRequest]:
     """Record the stop signals while the block runs (in the main thread; elsewhere nothing is installed),
-    restoring the previous handlers after."""
+    restoring the previous handlers after, or, with ``ignore_after_stop`` once the run stopped, ignoring them
+    (a process about to exit: a launcher's closing signal must not turn its status into a kill)."""
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request
@@ -49,7 +52,7 @@ def stop_on_signals() -> Iterator[StopRequest]:
         yield request
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if ignore_after_stop and request.stopped else handler)
 
 
 def ignore_stop_signals(_worker_id: int = 0) -> None:

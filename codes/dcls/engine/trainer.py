@@ -256,12 +256,15 @@ class Trainer:
         return ""
 
     def stop(self, request: StopRequest, seconds: float) -> dict[str, Any]:
-        """End a run asked to stop: checkpoint of the current iteration (if not just saved), log, summary."""
+        """End a run asked to stop: checkpoint of the current iteration (if not just saved), log (every rank says
+        where it stopped, so a distributed stop can be checked), summary."""
+        request.stopped = True
         if self.last_saved != self.iteration:
             self.save_checkpoint()
         name = request.signal.name if request.signal is not None else "another rank's signal"
-        logger.info("stopped by %s at iter %d after %.1f s: checkpoint of iter %d saved; resume with --auto_resume",
-                    name, self.iteration, seconds, self.iteration)
+        logger.log(logging.INFO if self.dist.is_main else logging.WARNING,
+                   "stopped by %s at iter %d after %.1f s: checkpoint of iter %d saved; resume with --auto_resume",
+                   name, self.iteration, seconds, self.iteration)
         if self.tb is not None:
             self.tb.close()
         barrier()
