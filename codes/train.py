@@ -8,4 +8,4 @@ import sys
 from dcls.engine.cli import train_main
 
 if __name__ == "__main__":
-    sys.exit(train_main())
+    sys.exit(train_main(process_ends=True))

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The checks that need a CUDA GPU, in one go: the GPU-marked tests, the benchmarks on CUDA, and a short
+# The checks that need a CUDA GPU, in one go: the GPU-marked tests, the paper-scale training benchmark and
+# the loader at the paper's batch on the GPU machine's cores (about 11 minutes on one H100/H200); with GPU_CHECKS_FULL=1 also the other benchmarks on CUDA and a short
 # demo training run on the GPU. Run from anywhere in an environment that has the requirements installed
 # (the package itself need not be installed). Output directory: $1 (default: results/gpu_checks).
+# PAPER_BENCH_ARGS overrides the paper benchmark's size, e.g. "--batch 32" or "--no-compile".
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT_DIR="$(mkdir -p "${1:-$ROOT/results/gpu_checks}" && cd "${1:-$ROOT/results/gpu_checks}" && pwd)"
@@ -15,7 +17,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
 
 run "$PY" -m pytest -q -m gpu -p no:cacheprovider
-# CPU figures come from a CPU machine; data loading (bench_data.py) does not use the GPU.
+# The paper's batch (64 HR patches of 256x256) with every execution option beside the original's algorithm.
+run bash -o pipefail -c "timeout 420 '$PY' benchmarks/bench_train.py --preset paper --device cuda --repeats 5 \
+    --warmup 2 ${PAPER_BENCH_ARGS:-} 2>&1 | tee '$OUT_DIR/bench_train_paper.txt'"
+# The loader alone at the paper's batch on this machine's cores: it should deliver 3x what the GPU consumes.
+run bash -o pipefail -c "timeout 150 '$PY' -W ignore benchmarks/bench_data.py --preset paper --workers 0 2 4 8 \
+    --batches 10 --repeats 3 2>&1 | tee '$OUT_DIR/bench_data_paper.txt'"
+[ "${GPU_CHECKS_FULL:-0}" = 1 ] || exit "$status"
+
+# The CPU figures of these come from a CPU machine.
 for bench in bench_core bench_train; do
     run bash -o pipefail -c "'$PY' benchmarks/$bench.py --device cuda 2>&1 | tee '$OUT_DIR/$bench.txt'"
 done

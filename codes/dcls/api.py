@@ -30,7 +30,7 @@ from dcls.utils.kernel_vis import kernel_to_image
 ImageInput = Union[np.ndarray, str, os.PathLike]
 """A numpy image (see the module docstring) or the path of an image file."""
 
-Setting = Union[int, bool]
+Setting = Union[int, bool, str]
 """The value of a keyword setting of :class:`BlindSR` (``tile=256``, ``ensemble=True``, ...)."""
 
 _INTEGER_TYPES = (np.uint8, np.uint16)
@@ -97,14 +97,15 @@ def load_image(image: ImageInput) -> np.ndarray:
 class BlindSR:
     """A DCLS model ready to super-resolve images; build it with :meth:`from_checkpoint` or :meth:`from_options`.
 
-    ``tile``, ``tile_overlap``, ``tile_batch``, ``kernel_crop`` and ``ensemble`` are ``dcls-sr``'s options of the
-    same names (sizes in input pixels; ``tile=0`` restores the whole image at once).
+    ``tile``, ``tile_overlap``, ``tile_batch``, ``kernel_crop``, ``ensemble`` and ``amp`` are ``dcls-sr``'s options
+    of the same names (sizes in input pixels; ``tile=0`` restores the whole image at once; ``amp`` "off", "bf16"
+    or "fp16").
     """
 
     def __init__(self, model: torch.nn.Module, scale: int, *, device: str | torch.device | None = None,
                  tile: int = 0, tile_overlap: int = 16, tile_batch: int = 4, ensemble: bool = False,
-                 kernel_crop: int = 512) -> None:
-        settings = InferenceSettings(tile, tile_overlap, tile_batch, ensemble, kernel_crop)
+                 kernel_crop: int = 512, amp: str = "off") -> None:
+        settings = InferenceSettings(tile, tile_overlap, tile_batch, ensemble, kernel_crop, amp)
         self.device = _device(device)
         self.resolver = SuperResolver(model, scale, settings, self.device)
 

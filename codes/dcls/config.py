@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import yaml
 
+from .accel.precision import AMP_DTYPES
 from .archs import ARCH_REGISTRY, build_network
 from .degradation.synthesis import Degradation
 from .errors import ConfigError
@@ -103,6 +104,7 @@ COLLAPSE_GUARD = {
     "enabled": _opt("bool", True),
     "psnr_margin": _opt("float", 3.0),
     "lr_factor": _opt("float", 0.5),
+    "overflow_steps": _opt("int", 25),
 }
 
 SCHEMA: dict[str, Any] = {
@@ -149,6 +151,10 @@ SCHEMA: dict[str, Any] = {
         "manual_seed": _opt("int", None),
         "val_freq": _opt("int", 2000),
         "collapse_guard": COLLAPSE_GUARD,
+        "amp": _opt("str", "off", choices=tuple(AMP_DTYPES)),
+        "ema_decay": _opt("float", 0.0),
+        "compile": _opt("bool", False),
+        "channels_last": _opt("bool", None),
     },
     "logger": {
         "print_freq": _opt("int", 100),
@@ -416,9 +422,13 @@ def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
     for key in ("print_freq", "save_checkpoint_freq"):
         if opt["logger"][key] <= 0:
             raise ConfigError(f"logger.{key}: must be positive")
+    if not 0 <= tr["ema_decay"] < 1:
+        raise ConfigError(f"train.ema_decay: {tr['ema_decay']} must be in [0, 1) (0: no EMA weights)")
     guard = tr["collapse_guard"]
     if not 0 < guard["lr_factor"] <= 1:
         raise ConfigError("train.collapse_guard.lr_factor: must be in (0, 1]")
+    if guard["overflow_steps"] < 1:
+        raise ConfigError("train.collapse_guard.overflow_steps: must be >= 1")
     if guard["psnr_margin"] < 0:
         raise ConfigError("train.collapse_guard.psnr_margin: must be >= 0")
 

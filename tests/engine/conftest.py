@@ -152,6 +152,13 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
+def torchrun(*args: str | Path) -> list[str]:
+    """The command line of torchrun (its script beside this Python, else ``python -m torch.distributed.run``)."""
+    script = Path(sys.executable).with_name("torchrun")
+    launcher = [str(script)] if script.is_file() else [sys.executable, "-m", "torch.distributed.run"]
+    return [*launcher, "--master_addr=127.0.0.1", f"--master_port={free_port()}", *map(str, args)]
+
+
 def run_python(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``python args...`` in ``cwd`` with one torch thread, capturing text output."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=subprocess_env(), capture_output=True,
@@ -209,6 +216,6 @@ def eng() -> SimpleNamespace:
     return SimpleNamespace(
         REPO=REPO, TRAIN_PY=TRAIN_PY, TEST_PY=TEST_PY, SCALE=SCALE, TINY_NET=TINY_NET, one_thread=one_thread,
         train_options=train_options, eval_options=eval_options, write_yaml=write_yaml, free_port=free_port,
-        subprocess_env=subprocess_env, run_python=run_python, load_weights=load_weights,
+        subprocess_env=subprocess_env, torchrun=torchrun, run_python=run_python, load_weights=load_weights,
         assert_same_weights=assert_same_weights, copy_experiment=copy_experiment,
     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -53,10 +52,22 @@ def test_train_and_test_on_cuda(engine_data, eng, tmp_path, monkeypatch) -> None
 
 def test_torchrun_nccl_on_one_gpu(engine_data, eng, tmp_path) -> None:
     options = eng.write_yaml(tmp_path / "o.yml", _cuda_options(eng, engine_data, "nccl_run"))
-    torchrun = Path(sys.executable).with_name("torchrun")
-    launcher = [str(torchrun)] if torchrun.is_file() else [sys.executable, "-m", "torch.distributed.run"]
-    cmd = [*launcher, "--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={eng.free_port()}",
-           str(eng.TRAIN_PY), "-opt", str(options), "--launcher", "pytorch"]
+    cmd = eng.torchrun("--nproc_per_node=1", eng.TRAIN_PY, "-opt", options, "--launcher", "pytorch")
     proc = subprocess.run(cmd, cwd=tmp_path, env=eng.subprocess_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     _check_experiment(tmp_path / "experiments" / "nccl_run", eng, processes=1)
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_with_ema_on_cuda(amp, engine_data, eng, tmp_path, monkeypatch) -> None:
+    """bf16/fp16 autocast (fp16 with its gradient scaler), EMA weights, channels-last: finite float32 checkpoints."""
+    monkeypatch.chdir(tmp_path)
+    opt = _cuda_options(eng, engine_data, f"cuda_{amp}")
+    opt["train"].update(amp=amp, ema_decay=0.999, channels_last=True)
+    assert cli.train_main(["-opt", str(eng.write_yaml(tmp_path / "o.yml", opt))]) == 0
+    experiment = tmp_path / "experiments" / f"cuda_{amp}"
+    _check_experiment(experiment, eng, processes=1)
+    ema = eng.load_weights(experiment / "models" / f"{NITER}_G_ema.pth")
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in ema.values() if v.is_floating_point())
+    state = torch.load(experiment / "training_state" / f"{NITER}.state", weights_only=True)
+    assert bool(state["scaler"]) == (amp == "fp16")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -45,16 +44,10 @@ def _check_distributed_run(proc, experiment: Path, eng) -> None:
     assert all(torch.isfinite(v).all() for v in weights.values())
 
 
-def _torchrun() -> list[str]:
-    script = Path(sys.executable).with_name("torchrun")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "torch.distributed.run"]
-
-
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(engine_data, eng, tmp_path) -> None:
     options = eng.write_yaml(tmp_path / "o.yml", _dist_options(eng, engine_data))
-    cmd = [*_torchrun(), "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={eng.free_port()}",
-           str(eng.TRAIN_PY), "-opt", str(options), "--launcher", "pytorch"]
+    cmd = eng.torchrun("--nproc_per_node=2", eng.TRAIN_PY, "-opt", options, "--launcher", "pytorch")
     proc = subprocess.run(cmd, cwd=tmp_path, env=eng.subprocess_env(), capture_output=True, text=True, timeout=120)
     _check_distributed_run(proc, tmp_path / "experiments" / "dist", eng)
 

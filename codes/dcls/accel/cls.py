@@ -9,13 +9,15 @@ import torch.nn.functional as F
 from ..archs.dcls_arch import CLS
 from ..ops.fft import cls_deconv
 from ..ops.pooled_conv import conv_then_adaptive_pool
+from .precision import float32_region, upcast
 
 
 class PooledCLS(nn.Module):
     """A :class:`~dcls.archs.dcls_arch.CLS` (the same layers and parameter names) that computes the last 3x3
     conv of ``grad_filter`` and the adaptive pooling after it as a few small matrix products (both are
-    linear: :func:`~dcls.ops.pooled_conv.conv_then_adaptive_pool`), runs the FFTs on NCHW maps (faster),
-    and hands its features back in its input's memory layout (a channels-last Restorer stays channels-last).
+    linear: :func:`~dcls.ops.pooled_conv.conv_then_adaptive_pool`), runs the FFTs on NCHW maps (faster)
+    and in float32 (also under autocast), and hands its features back in its input's memory layout (a
+    channels-last Restorer stays channels-last).
     """
 
     def __init__(self, reference: CLS) -> None:
@@ -33,10 +35,12 @@ class PooledCLS(nn.Module):
 
     def forward(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         feats = self.reduce_feature(x)
-        smoothness = torch.exp(self.smoothness_operator(feats))
-        smoothness = smoothness - smoothness.mean(dim=(2, 3), keepdim=True)
-        ks = kernel.shape[-1]
-        padded = F.pad(feats.contiguous(), (ks, ks, ks, ks), mode="replicate")
-        clear = cls_deconv(padded, kernel, smoothness, crop=ks)
+        operator = self.smoothness_operator(feats)
+        with float32_region(x.device):  # the solve divides by a small spectrum: float32 under autocast too
+            smoothness = torch.exp(upcast(operator))
+            smoothness = smoothness - smoothness.mean(dim=(2, 3), keepdim=True)
+            ks = kernel.shape[-1]
+            padded = F.pad(upcast(feats).contiguous(), (ks, ks, ks, ks), mode="replicate")
+            clear = cls_deconv(padded, upcast(kernel), smoothness, crop=ks)
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         return self.expand_feature(clear.contiguous(memory_format=layout))

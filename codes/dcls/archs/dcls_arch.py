@@ -84,17 +84,24 @@ class Estimator(nn.Module):
         ]
         return [dec(latent).reshape(*shape, f, f) for dec, shape, f in zip(self.dec, shapes, self.filter_structures)]
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        batch = lr.shape[0]
+    def latent(self, lr: torch.Tensor) -> torch.Tensor:
+        """The (B, para_len) code of each sample's kernel."""
         f1 = self.head(lr)
-        latent = self.tail(self.body(f1) + f1)
+        return self.tail(self.body(f1) + f1)
+
+    def synthesize(self, latent: torch.Tensor) -> torch.Tensor:
+        """The (B, 1, k, k) kernels of the codes: impulse response of the decoded linear stack, normalised to sum 1."""
+        batch = latent.shape[0]
         weights = self._layer_weights(latent)
-        impulse = torch.ones(1, batch * self.in_nc, 1, 1, device=lr.device, dtype=lr.dtype)
+        impulse = torch.ones(1, batch * self.in_nc, 1, 1, device=latent.device, dtype=latent.dtype)
         k = F.conv2d(impulse, weights[0], padding=self.ksize - 1, groups=batch)
         for w in weights[1:]:
             k = F.conv2d(k, w, groups=batch)
         k = k.reshape(batch, self.in_nc, self.ksize, self.ksize).flip([2, 3]).mean(dim=1, keepdim=True)
         return k / k.sum(dim=(2, 3), keepdim=True)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.synthesize(self.latent(lr))
 
 
 def _upsampler(nf: int, out_nc: int, scale: int) -> nn.Module:

@@ -1,9 +1,10 @@
 """Training checkpoints as the original lays them out, written atomically and loaded safely.
 
-``models/<iter>_G.pth`` holds the bare network ``state_dict`` (no ``module.`` prefix; see :mod:`dcls.weights`)
-and ``training_state/<iter>.state`` the optimizer, schedulers, counters and RNG states. Both hold only
-tensors and plain Python values, so they load with ``torch.load(weights_only=True)``. The model file is
-written before the state file, so a state file on disk always has its weights beside it.
+``models/<iter>_G.pth`` holds the bare network ``state_dict`` (no ``module.`` prefix; see :mod:`dcls.weights`),
+``models/<iter>_G_ema.pth`` the EMA weights (when ``train.ema_decay`` is on), and
+``training_state/<iter>.state`` the optimizer, schedulers, gradient scaler, counters, EMA decay and RNG
+states. All hold only tensors and plain Python values, so they load with ``torch.load(weights_only=True)``.
+The weights files are written before the state file, so a state file on disk always has its weights beside it.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ def model_path_for(models_dir: str | os.PathLike, iteration: int) -> Path:
     return Path(models_dir) / f"{iteration}_G.pth"
 
 
+def ema_path_for(models_dir: str | os.PathLike, iteration: int) -> Path:
+    return Path(models_dir) / f"{iteration}_G_ema.pth"
+
+
 def state_path_for(state_dir: str | os.PathLike, iteration: int) -> Path:
     return Path(state_dir) / f"{iteration}.state"
 
@@ -88,6 +93,8 @@ def find_resume_state(state_dir: str | os.PathLike, models_dir: str | os.PathLik
             if int(state["iter"]) != iteration:
                 raise CheckpointError(f"{path}: holds iteration {state['iter']}")
             read_state_dict(model_path_for(models_dir, iteration))
+            if state.get("ema_decay"):
+                read_state_dict(ema_path_for(models_dir, iteration))
         except CheckpointError as exc:
             skipped.append(str(exc))
             continue

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..data import build_dataset
+from .preemption import ignore_stop_signals
 
 MIN_BATCHES_PER_EPOCH = 100  # small data sets are repeated so an epoch keeps the worker pipeline busy
 
@@ -110,6 +111,7 @@ def build_train_loader(dataset_opt: dict[str, Any], seed: int, rank: int, world_
         drop_last=True,
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
+        worker_init_fn=ignore_stop_signals if workers > 0 else None,
         generator=torch.Generator().manual_seed(seed + rank),
     )
     return loader, sampler

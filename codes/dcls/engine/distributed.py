@@ -85,6 +85,15 @@ def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
     return out / dist.get_world_size()
 
 
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on at least one (the flag itself when not distributed)."""
+    if not is_dist():
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def broadcast_floats(values: Sequence[float], device: torch.device, src: int = 0) -> list[float]:
     """Rank ``src``'s ``values`` on every rank, so all ranks take the same decision."""
     if not is_dist():

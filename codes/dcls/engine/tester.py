@@ -1,7 +1,9 @@
 """Evaluation of a trained model on the test sets of an options file (what ``codes/test.py`` runs).
 
 For every set: SR images and estimated-kernel pictures in ``results/<name>/<set>/``, per-image and
-average PSNR/SSIM (RGB and Y, border ``crop_border``) in the log, ``<set>.csv`` and ``metrics.json``.
+average PSNR/SSIM (RGB and Y, border ``crop_border``) in the log, ``<set>.csv`` and ``metrics.json``. With
+mixed precision (``amp`` bf16/fp16) every set is also evaluated in float32, and the PSNR-Y difference is
+logged and written to ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -51,15 +53,17 @@ def _format(row: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def run_tests(opt: dict[str, Any], device: torch.device, ensemble: bool = False) -> dict[str, Any]:
+def run_tests(opt: dict[str, Any], device: torch.device, ensemble: bool = False, amp: str = "off") -> dict[str, Any]:
     """Evaluate every test set; return (and write) the per-set results."""
     results_root = Path(opt["path"]["results_root"])
     model = load_model(opt, device)
-    resolver = SuperResolver(model, opt["scale"], InferenceSettings(ensemble=ensemble, kernel_crop=0), device)
+    resolver = SuperResolver(model, opt["scale"], InferenceSettings(ensemble=ensemble, kernel_crop=0, amp=amp),
+                             device)
+    float32 = SuperResolver(model, opt["scale"], InferenceSettings(ensemble=ensemble, kernel_crop=0), device)
     suffix = opt["suffix"] or ""
     summary: dict[str, Any] = {
         "name": opt["name"], "scale": opt["scale"], "crop_border": opt["crop_border"], "ensemble": ensemble,
-        "checkpoint": opt["path"]["pretrain_model_G"], "sets": {},
+        "checkpoint": opt["path"]["pretrain_model_G"], "amp": amp, "sets": {},
     }
     for phase, ds_opt in sorted(opt["datasets"].items()):
         try:
@@ -77,6 +81,13 @@ def run_tests(opt: dict[str, Any], device: torch.device, ensemble: bool = False)
             logger.info("---- Average for %s: %s", set_name, _format(avg))
             write_csv(results_root / f"{set_name}.csv", rows, avg)
         summary["sets"][set_name] = {"images": rows, "average": avg}
+        if amp != "off" and avg:
+            reference = average(evaluate(float32, loader, opt["crop_border"], full_metrics=False))
+            difference = avg["psnr_y"] - reference["psnr_y"]
+            logger.info("---- %s on %s: PSNR-Y %.4f dB, float32 %.4f dB, difference %+.4f dB", amp, set_name,
+                        avg["psnr_y"], reference["psnr_y"], difference)
+            summary["sets"][set_name]["float32_psnr_y"] = reference["psnr_y"]
+            summary["sets"][set_name]["amp_psnr_y_difference"] = difference
     text = json.dumps(summary, indent=2)
     atomic_write_bytes(results_root / "metrics.json", text.encode("utf-8"))
     return summary

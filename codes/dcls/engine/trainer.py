@@ -4,11 +4,14 @@ data -> synthesis -> forward -> losses -> backward -> step -> schedulers -> log 
 Randomness is keyed, not streamed: the kernels of iteration ``i`` on rank ``r`` come from a numpy
 Generator seeded with (seed, r, i), and every training crop from its own (seed, epoch, position) seed
 (:mod:`.data_stream`). With the optimizer, schedulers, counters and RNG states in every checkpoint, a run
-killed at any point and resumed ends with bit-identical weights on the CPU.
+killed at any point and resumed ends with bit-identical weights on the CPU (EMA weights included). A stop
+signal (:mod:`.preemption`) ends the run after the current step with a checkpoint of that iteration.
 """
 
 from __future__ import annotations
 
+import copy
+import errno
 import logging
 import math
 import random
@@ -24,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..accel import accelerate
+from ..accel.execution import compile_network, tune_backend
 from ..archs import build_network
 from ..data import build_dataloader, build_dataset
 from ..degradation.synthesis import Degradation, DegradedBatch
@@ -36,8 +40,10 @@ from ..utils.kernel_vis import kernel_grid
 from ..weights import load_network, save_network
 from . import checkpoint as ckpt
 from .data_stream import build_train_loader
-from .distributed import DistInfo, all_reduce_mean, barrier, broadcast_floats
+from .distributed import DistInfo, all_reduce_mean, any_rank, barrier, broadcast_floats
+from .ema import ModelEMA
 from .guard import CollapseGuard
+from .preemption import StopRequest
 from .schedulers import apply_warmup, build_scheduler
 
 logger = logging.getLogger("dcls")
@@ -66,6 +72,7 @@ class Trainer:
         self.print_freq = opt["logger"]["print_freq"]
         self.save_freq = opt["logger"]["save_checkpoint_freq"]
         self.scale = opt["scale"]
+        self.amp = tr["amp"]
         self.iteration = self.epoch = self.batch_in_epoch = 0
         self.best_psnr, self.best_iter = -math.inf, 0
         self.last_saved = -1
@@ -73,10 +80,15 @@ class Trainer:
         self.seed = self._choose_seed()
 
         seed_everything(self.seed)  # identical initial weights on every rank
-        self.model = accelerate(build_network(**opt["network_G"]), self.device, training=True)
+        self.model = accelerate(build_network(**opt["network_G"]), self.device, training=True,
+                                channels_last=tr["channels_last"])
+        tune_backend(self.device, fixed_shapes=True)  # training crops all have GT_size
         self._load_weights(resume)
+        self.ema = ModelEMA(self.model, copy.deepcopy(self.model).eval(), tr["ema_decay"]) if tr["ema_decay"] else None
+        self._load_ema_weights(resume)
         self.optimizer = build_optimizer(self.model, tr["lr_G"], tr["lr_E"], (tr["beta1"], tr["beta2"]),
                                          tr["weight_decay_G"])
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == "fp16")
         self.schedulers = [build_scheduler(self.optimizer, tr)]
         self.pixel_loss = build_pixel_loss(tr["pixel_criterion"]).to(self.device)
         self.kernel_loss = CorrectionLoss(eps=1e-20).to(self.device)
@@ -88,11 +100,14 @@ class Trainer:
         if dist.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=device_ids)
+        if tr["compile"]:
+            self.net = compile_network(self.net)
         seed_everything(self.seed + dist.rank)
         if self.state is not None:
             self._restore_state(self.state)
         guard = tr["collapse_guard"]
-        self.guard = CollapseGuard(self.model, self.optimizer, self.schedulers, **guard)
+        self.guard = CollapseGuard(self.model, self.optimizer, self.schedulers, **guard,
+                                   ema=self.ema.average if self.ema else None)
         if self.state is not None:
             self.guard.events = int(self.state.get("guard_events", 0))
         self.guard.remember(self.iteration)
@@ -100,8 +115,9 @@ class Trainer:
         self.last_kernels: tuple[torch.Tensor, ...] | None = None
 
     # ----------------------------------------------------------------- the loop
-    def fit(self) -> dict[str, Any]:
-        """Train until ``train.niter`` iterations; return a summary of the run."""
+    def fit(self, stop: StopRequest | None = None) -> dict[str, Any]:
+        """Train until ``train.niter`` iterations, or until ``stop`` is requested on any rank (then after the
+        current step, with a checkpoint of that iteration); return a summary of the run."""
         self._log_start()
         bar = tqdm(total=self.niter, initial=self.iteration, desc=self.opt["name"], unit="it",
                    dynamic_ncols=True, disable=not self.dist.is_main)
@@ -118,6 +134,9 @@ class Trainer:
             bar.update(1)
             if self.iteration >= self.niter:
                 break
+            if stop is not None and any_rank(stop.requested, self.device):
+                bar.close()
+                return self.stop(stop, time.time() - start)
         bar.close()
         return self.finish(time.time() - start)
 
@@ -150,11 +169,17 @@ class Trainer:
 
         # The Restorer receives kernel.detach() inside DCLS.forward.
         out = optimisation_step(self.net, self.optimizer, hr, deg, self.pixel_loss, self.kernel_loss,
-                                self.pixel_weight, accept=accept)
+                                self.pixel_weight, accept=accept, amp=self.amp, scaler=self.scaler)
         l_pix, l_ker = values[0].tolist()
         if not out.applied:
             self.guard.recover(self.iteration, f"non-finite loss (l_pix {l_pix:.4g}, l_ker {l_ker:.4g})")
             return None
+        if self.guard.step_overflowed(out.overflowed):
+            self.guard.recover(self.iteration, f"{self.guard.overflow_steps} fp16 updates in a row skipped "
+                                               f"(non-finite gradients; scale {self.scaler.get_scale():.3g})")
+            return None
+        if self.ema is not None and not out.overflowed:
+            self.ema.update()
         self.last_kernels = (out.kernel[0, 0].detach(), out.k_correct[0, 0].detach(), deg.kernels[0].detach())
         return {"l_pix": l_pix, "l_ker": l_ker}
 
@@ -197,16 +222,53 @@ class Trainer:
         return psnr
 
     def save_checkpoint(self) -> None:
-        """Weights then training state (rank 0, atomically); the saved state becomes the last good one."""
+        """Weights (and EMA weights) then training state (rank 0, each file atomically); the saved state becomes
+        the last good one. A failed write (a full disk) removes this iteration's files, so the previous
+        checkpoint stays the newest, and stops every rank with a CheckpointError."""
+        failure = ""
         if self.dist.is_main:
-            save_network(self.model, ckpt.model_path_for(self.opt["path"]["models"], self.iteration))
-            ckpt.save_training_state(
-                ckpt.state_path_for(self.opt["path"]["training_state"], self.iteration), self._state_dict()
-            )
-            logger.info("saved checkpoint of iter %d", self.iteration)
+            failure = self._write_checkpoint()
+        if broadcast_floats([float(bool(failure))], self.device)[0]:
+            raise CheckpointError(failure or f"rank 0 could not write the checkpoint of iter {self.iteration}")
         barrier()
         self.guard.remember(self.iteration)
         self.last_saved = self.iteration
+
+    def _write_checkpoint(self) -> str:
+        """Write this iteration's files; on an OSError remove them again and return the message to stop with."""
+        paths = self.opt["path"]
+        files = [(self.model, ckpt.model_path_for(paths["models"], self.iteration))]
+        if self.ema is not None:
+            files.append((self.ema.average, ckpt.ema_path_for(paths["models"], self.iteration)))
+        state_path = ckpt.state_path_for(paths["training_state"], self.iteration)
+        try:
+            for network, path in files:
+                save_network(network, path)
+            ckpt.save_training_state(state_path, self._state_dict())
+        except OSError as exc:
+            for path in [state_path, *(p for _, p in files)]:
+                path.unlink(missing_ok=True)
+            reason = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+            kept = f"iter {self.last_saved}" if self.last_saved >= 0 else "none written yet"
+            return (f"cannot write the checkpoint of iter {self.iteration} to {state_path.parent.parent}: {reason}; "
+                    f"the previous checkpoint is intact ({kept})")
+        logger.info("saved checkpoint of iter %d%s", self.iteration, " (with EMA weights)" if self.ema else "")
+        return ""
+
+    def stop(self, request: StopRequest, seconds: float) -> dict[str, Any]:
+        """End a run asked to stop: checkpoint of the current iteration (if not just saved), log (every rank says
+        where it stopped, so a distributed stop can be checked), summary."""
+        request.stopped = True
+        if self.last_saved != self.iteration:
+            self.save_checkpoint()
+        name = request.signal.name if request.signal is not None else "another rank's signal"
+        logger.log(logging.INFO if self.dist.is_main else logging.WARNING,
+                   "stopped by %s at iter %d after %.1f s: checkpoint of iter %d saved; resume with --auto_resume",
+                   name, self.iteration, seconds, self.iteration)
+        if self.tb is not None:
+            self.tb.close()
+        barrier()
+        return {**self._summary(seconds), "stopped": name}
 
     def finish(self, seconds: float) -> dict[str, Any]:
         """Final checkpoint (if not just saved) and ``latest_G.pth``; return the run's summary."""
@@ -214,6 +276,8 @@ class Trainer:
             self.save_checkpoint()
         if self.dist.is_main:
             save_network(self.model, Path(self.opt["path"]["models"]) / "latest_G.pth")
+            if self.ema is not None:
+                save_network(self.ema.average, Path(self.opt["path"]["models"]) / "latest_G_ema.pth")
             best = (f"best PSNR-Y {self.best_psnr:.4f} dB at iter {self.best_iter}" if math.isfinite(self.best_psnr)
                     else "no validation run")
             logger.info("finished at iter %d in %.1f s; %s; collapse-guard events: %d",
@@ -221,17 +285,22 @@ class Trainer:
         if self.tb is not None:
             self.tb.close()
         barrier()
+        return self._summary(seconds)
+
+    def _summary(self, seconds: float) -> dict[str, Any]:
         return {"iteration": self.iteration, "best_psnr": self.best_psnr, "best_iter": self.best_iter,
-                "guard_events": self.guard.events, "seconds": seconds}
+                "guard_events": self.guard.events, "seconds": seconds, "stopped": None}
 
     # ----------------------------------------------------------------- helpers
     def _evaluate_val(self) -> float:
-        self.model.eval()
+        """PSNR-Y of the EMA weights when on, else of the trained weights (the first validation log says which)."""
+        network = self.ema.average if self.ema is not None else self.model
+        network.eval()
         save_dir = Path(self.opt["path"]["val_images"]) / str(self.iteration)
         first: dict[str, Any] = {}
 
         def predict(lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            sr, kernel = self.model(lr.to(self.device))
+            sr, kernel = network(lr.to(self.device))
             if not first:
                 first.update(lr=lr[0], sr=sr[0].cpu())
             return sr, kernel
@@ -239,6 +308,8 @@ class Trainer:
         with torch.no_grad():
             rows = evaluate(predict, self.val_loader, self.scale, full_metrics=False, save_dir=save_dir)
         self.model.train()
+        if self.ema is not None:
+            self.ema.average.eval()
         if self.tb is not None and first:
             self._tb_images(first)
         return average(rows)["psnr_y"] if rows else math.nan
@@ -265,6 +336,8 @@ class Trainer:
             "best_psnr": self.best_psnr,
             "best_iter": self.best_iter,
             "guard_events": self.guard.events,
+            "scaler": self.scaler.state_dict(),
+            "ema_decay": self.ema.decay if self.ema is not None else 0.0,
             "network": {"scale": self.scale, "kernel_size": setting["kernel_size"], "nf": setting["nf"]},
         }
 
@@ -302,8 +375,21 @@ class Trainer:
             logger.info("loaded pretrained weights %s%s", paths["pretrain_model_G"],
                         "" if report.clean else " (non-strict)")
 
+    def _load_ema_weights(self, resume: Path | None) -> None:
+        """On resume the EMA continues from ``<iter>_G_ema.pth`` (a state saved without EMA starts it afresh)."""
+        if self.ema is None or resume is None:
+            return
+        path = ckpt.ema_path_for(self.opt["path"]["models"], int(self.state["iter"]))
+        if self.state.get("ema_decay"):
+            load_network(self.ema.average, path, strict=True)
+        else:
+            logger.warning("the resumed state has no EMA weights: EMA starts from the weights of iter %d",
+                           self.state["iter"])
+
     def _restore_state(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizers"][0])
+        if state.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["scaler"])
         for scheduler, sd in zip(self.schedulers, state["schedulers"]):
             scheduler.load_state_dict(sd)
         self.iteration, self.epoch = int(state["iter"]), int(state["epoch"])
@@ -344,6 +430,10 @@ class Trainer:
         logger.info("network %s: %s parameters; device %s, %d process(es); seed %d",
                     self.opt["network_G"]["which_model_G"], f"{n_params:,d}", self.device,
                     self.dist.world_size, self.seed)
+        tr = self.opt["train"]
+        logger.info("mixed precision %s; EMA %s; compiled %s; validation on the %s weights", self.amp,
+                    f"decay {self.ema.decay}" if self.ema else "off", "yes" if tr["compile"] else "no",
+                    "EMA" if self.ema else "trained")
         logger.info("training set: %d images, %d batches of %d per epoch per rank; niter %d",
                     self.sampler.size, self.sampler.batches_per_epoch, self.sampler.batch_size, self.niter)
         if self.iteration:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,12 +11,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dcls.errors import UserError
-from dcls.inference.codec import read_upright
+from dcls.inference.codec import decode, read_upright
 from dcls.inference.files import collect_inputs, kernel_path, plan_outputs
 from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
 from dcls.inference.pipeline import super_resolve_array
+from dcls.metrics import calculate_psnr
 from dcls.restoration import InferenceSettings, SuperResolver
 from dcls.utils.device import resolve_device
+from dcls.utils.image import tensor2img
 from dcls.utils.image_io import write_png
 from dcls.utils.kernel_vis import kernel_to_image
 
@@ -40,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kernel_crop", type=int, default=512,
                      help="estimate the kernel on the central crop of this size (0 = whole image)")
     run.add_argument("--ensemble", action="store_true", help="average the 8 flips/rotations (8x slower)")
+    run.add_argument("--amp", choices=("bf16", "fp16"), default="off",
+                     help="mixed precision (autocast); the first image is also run in float32 to report the "
+                          "PSNR of the output against float32's")
     return p
 
 
@@ -51,11 +57,20 @@ def super_resolve_file(resolver: SuperResolver, src: Path, dst: Path, save_kerne
         write_png(kernel_path(dst), kernel_to_image(kernel))
 
 
+def amp_psnr_to_float32(resolver: SuperResolver, src: Path) -> float:
+    """PSNR (dB, 8-bit RGB) of the mixed-precision output of ``src`` against the float32 output."""
+    image = decode(read_upright(src)).rgb
+    float32 = SuperResolver(resolver.model, resolver.scale, dataclasses.replace(resolver.settings, amp="off"),
+                            resolver.device)
+    return calculate_psnr(tensor2img(resolver(image)[0][0]), tensor2img(float32(image)[0][0]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; 0 when every image was written, 1 when some failed, 2 for bad arguments."""
     args = build_parser().parse_args(argv)
     try:
-        settings = InferenceSettings(args.tile, args.tile_overlap, args.tile_batch, args.ensemble, args.kernel_crop)
+        settings = InferenceSettings(args.tile, args.tile_overlap, args.tile_batch, args.ensemble, args.kernel_crop,
+                                     args.amp)
         settings.validate()
         device = resolve_device(args.device)
         spec = spec_from_namespace(args, args.input[0])
@@ -79,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed.append(str(src))
             tqdm.write(f"skipped {src}: out of memory; try --tile 256 (or smaller)", file=sys.stderr)
     print(f"{len(inputs) - len(failed)} of {len(inputs)} images written to {args.output}")
+    written = [src for src in inputs if str(src) not in failed]
+    if args.amp != "off" and written:
+        print(f"{args.amp} output of {written[0].name} against float32: "
+              f"PSNR {amp_psnr_to_float32(resolver, written[0]):.2f} dB")
     if failed:
         print(f"failed ({len(failed)}): {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..accel.precision import AMP_DTYPES, autocast, upcast
 from ..errors import ConfigError
 from .ensemble import ALL_VIEWS, IDENTITY
 from .tiling import restore_tiled
@@ -19,13 +20,15 @@ MIN_SIDE = 16
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    """How to run the network on an image (all sizes in LR pixels; tile 0 = whole image at once)."""
+    """How to run the network on an image (all sizes in LR pixels; tile 0 = whole image at once; ``amp``:
+    autocast off, bf16 or fp16, with the kernel synthesis and CLS solve in float32)."""
 
     tile: int = 0
     tile_overlap: int = 16
     tile_batch: int = 4
     ensemble: bool = False
     kernel_crop: int = 512
+    amp: str = "off"
 
     def validate(self) -> None:
         """Raise ConfigError (a user error) with a one-line message for inconsistent settings."""
@@ -37,6 +40,8 @@ class InferenceSettings:
             raise ConfigError(f"--tile_batch must be at least 1, got {self.tile_batch}")
         if self.kernel_crop < 0 or 0 < self.kernel_crop < MIN_SIDE:
             raise ConfigError(f"--kernel_crop must be 0 (whole image) or at least {MIN_SIDE}")
+        if self.amp not in AMP_DTYPES:
+            raise ConfigError(f"--amp must be one of {', '.join(AMP_DTYPES)}, got {self.amp}")
 
 
 def pad_to_min_side(x: torch.Tensor) -> torch.Tensor:
@@ -74,7 +79,8 @@ class SuperResolver:
     def estimate_kernel(self, lr: torch.Tensor) -> torch.Tensor:
         """Kernel (1, 1, k, k) of ``lr`` (1, 3, H, W), from the whole image or its central crop."""
         crop = centre_crop(lr, self.settings.kernel_crop) if self.settings.kernel_crop else lr
-        return self.model.Estimator(pad_to_min_side(crop).to(self.device))
+        with autocast(self.device, self.settings.amp):
+            return upcast(self.model.Estimator(pad_to_min_side(crop).to(self.device)))
 
     @torch.inference_mode()
     def restore(self, lr: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -84,12 +90,13 @@ class SuperResolver:
         total = None
         for view in views:
             lr_v, k_v = view.apply(lr), view.apply(kernel)
-            if s.tile:
-                sr_v = restore_tiled(self.model.Restorer, lr_v, k_v, self.scale, s.tile, s.tile_overlap,
-                                     s.tile_batch, device=self.device)
-            else:
-                sr_v = self.model.Restorer(lr_v.to(self.device), k_v).to(lr.device)
-            sr = view.invert(sr_v)
+            with autocast(self.device, s.amp):
+                if s.tile:
+                    sr_v = restore_tiled(self.model.Restorer, lr_v, k_v, self.scale, s.tile, s.tile_overlap,
+                                         s.tile_batch, device=self.device)
+                else:
+                    sr_v = self.model.Restorer(lr_v.to(self.device), k_v).to(lr.device)
+            sr = view.invert(upcast(sr_v))
             total = sr if total is None else total.add_(sr)  # in place: an SR image can be gigabytes
         if len(views) > 1:
             total.div_(len(views))
