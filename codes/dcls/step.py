@@ -66,6 +66,26 @@ def compute_losses(
     return StepOutput(l_pix=pixel_weight * pixel_loss(sr, hr), l_ker=l_ker, sr=sr, kernel=kernel, k_correct=k_correct)
 
 
+def capped_step(optimizer: torch.optim.Optimizer, max_update_ratio: float) -> None:
+    """``optimizer.step()``, then every weight matrix or filter bank (2+ dimensions) whose update exceeds
+    ``max_update_ratio`` times its norm is moved only that far, in the same direction (docs/stability.md).
+
+    Adam moves every parameter by up to about the learning rate per step whatever the weights' scale, so a
+    learning rate that suits large weights changes small ones by a large fraction per step. Biases (often
+    zero) are not capped; the optimizer's moments are left as they are.
+    """
+    weights = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None and p.ndim > 1]
+    before = [p.detach().clone() for p in weights]
+    optimizer.step()
+    with torch.no_grad():
+        for p, old in zip(weights, before):
+            update = p - old
+            limit = max_update_ratio * old.norm()
+            size = update.norm()
+            if size > limit:
+                p.copy_(old + update * (limit / size))
+
+
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -75,13 +95,18 @@ def train_step(
     kernel_loss: CorrectionLoss,
     pixel_weight: float = 1.0,
     accept: Callable[[StepOutput], bool] | None = None,
+    max_update_ratio: float | None = None,
 ) -> StepOutput:
-    """Forward, then (unless ``accept`` refuses the losses) zero grads, backpropagate the total and step."""
+    """Forward, then (unless ``accept`` refuses the losses) zero grads, backpropagate the total and step
+    (with ``max_update_ratio``, a :func:`capped_step`)."""
     out = compute_losses(model, hr, batch, pixel_loss, kernel_loss, pixel_weight)
     if accept is not None and not accept(out):
         out.applied = False
         return out
     optimizer.zero_grad(set_to_none=True)
     out.total.backward()
-    optimizer.step()
+    if max_update_ratio is None:
+        optimizer.step()
+    else:
+        capped_step(optimizer, max_update_ratio)
     return out
