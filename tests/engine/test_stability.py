@@ -9,7 +9,7 @@ from dcls.config import validate
 from dcls.engine.distributed import init_distributed
 from dcls.engine.trainer import Trainer
 
-STRESS = {"lr_G": 2e-2, "lr_E": 2e-2, "niter": 80, "val_freq": 1000, "manual_seed": 0,
+STRESS = {"lr_G": 2e-2, "lr_E": 2e-2, "niter": 50, "val_freq": 1000, "manual_seed": 0,
           "collapse_guard": {"enabled": False}}
 
 
