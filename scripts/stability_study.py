@@ -189,14 +189,19 @@ def cached_run(out: Path, tag: str, **kwargs: Any) -> dict[str, Any]:
     return record
 
 
+def stress_run(out: Path, name: str, seed: int) -> dict[str, Any]:
+    """The stress protocol for recipe ``name``; seed 0 is the instrumented (diagnose) run."""
+    tag = f"diagnose_{name}" if seed == 0 else f"stress_{name}_s{seed}"
+    return cached_run(out, tag, options=RECIPES[name], seed=seed, lr=STRESS_LR, niter=600, val_freq=100,
+                      probe=seed == 0)
+
+
 def diagnose(out: Path) -> list[dict[str, Any]]:
-    return [cached_run(out, f"diagnose_{name}", options=path, seed=0, lr=STRESS_LR, niter=600, val_freq=100,
-                       probe=True) for name, path in RECIPES.items()]
+    return [stress_run(out, name, 0) for name in RECIPES]
 
 
 def stress(out: Path, seeds: tuple[int, ...] = STRESS_SEEDS) -> dict[str, list[dict[str, Any]]]:
-    return {name: [cached_run(out, f"stress_{name}_s{s}", options=path, seed=s, lr=STRESS_LR, niter=600,
-                              val_freq=100) for s in seeds] for name, path in RECIPES.items()}
+    return {name: [stress_run(out, name, s) for s in seeds] for name in RECIPES}
 
 
 def ladder(out: Path) -> dict[str, list[dict[str, Any]]]:
@@ -205,8 +210,8 @@ def ladder(out: Path) -> dict[str, list[dict[str, Any]]]:
     for name, path in RECIPES.items():
         results[name] = []
         for lr in LADDER:
-            tag = f"stress_{name}_s0" if lr == STRESS_LR else f"ladder_{name}_lr{lr:g}"
-            record = cached_run(out, tag, options=path, seed=0, lr=lr, niter=600, val_freq=100)
+            record = (stress_run(out, name, 0) if lr == STRESS_LR else
+                      cached_run(out, f"ladder_{name}_lr{lr:g}", options=path, seed=0, lr=lr, niter=600, val_freq=100))
             results[name].append(record)
             if record["collapsed"]:
                 break
@@ -226,12 +231,40 @@ def _recipe(record: dict[str, Any]) -> str:
     return next(name for name, path in RECIPES.items() if path == record["options"])
 
 
+DIAGNOSIS_ROWS = (200, 250, 270, 280, 283, 285, 290, 293, 295, 296, 298, 300, 303, 306, 309)
+DIAGNOSIS_COLUMNS = ("out_clamped_fraction", "act_body.1", "act_fusion", "grad_Restorer.upscale",
+                     "step_Restorer.body", "step_Restorer.fusion", "P_logit_max")
+
+
+def diagnosis_table(out: Path) -> list[str]:
+    """Rows of the instrumented original-recipe run around its collapse (pixel loss, then DIAGNOSIS_COLUMNS)."""
+    path = out / "diagnose_original.json"
+    if not path.exists():
+        return []
+    record = json.loads(path.read_text())
+    rows = []
+    for it in DIAGNOSIS_ROWS:
+        if it <= len(record["stats"]):
+            stats = record["stats"][it - 1]
+            cells = [f"{record['l_pix'][it - 1]:.3g}"] + [f"{stats[k]:.3g}" for k in DIAGNOSIS_COLUMNS]
+            rows.append(f"| {it} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _median(values: list[float]) -> str:
+    finite = [v for v in values if math.isfinite(v)]
+    return f"{np.median(finite):.2f} (median of {len(finite)})" if finite else "-"
+
+
 def report(out: Path) -> str:
     """Markdown tables of every stored result."""
-    lines = ["### Stress protocol (lr 3e-3, guard off, 600 iterations)", "",
+    lines = ["### Original recipe, seed 0, around the collapse (diagnose)", "",
+             "| iteration | pixel loss | " + " | ".join(DIAGNOSIS_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(DIAGNOSIS_COLUMNS), *diagnosis_table(out), "",
+             "### Stress protocol (lr 3e-3, guard off, 600 iterations)", "",
              "| recipe | seeds | collapsed | first collapse (iter) | best PSNR-Y | final PSNR-Y | l_ker at 400 |",
              "|---|---|---|---|---|---|---|"]
-    stress_runs = _load(out, "stress_")
+    stress_runs = _load(out, "stress_") + _load(out, "diagnose_")  # a diagnose run is the stress run of seed 0
     for name in RECIPES:
         runs = [r for r in stress_runs if _recipe(r) == name]
         if not runs:
@@ -240,13 +273,13 @@ def report(out: Path) -> str:
         firsts = ", ".join(str(r["collapse_iter"]) for r in collapsed) or "-"
         l_ker = [np.mean(r["l_ker"][390:400]) for r in runs if len(r["l_ker"]) >= 400]
         lines.append(f"| {name} | {', '.join(str(r['seed']) for r in runs)} | {len(collapsed)}/{len(runs)} | {firsts} "
-                     f"| {np.median([r['best_psnr'] for r in runs]):.2f} (median) "
-                     f"| {np.nanmedian([r['final_psnr'] for r in runs]):.2f} (median) "
+                     f"| {_median([r['best_psnr'] for r in runs])} "
+                     f"| {_median([r['final_psnr'] for r in runs])} "
                      f"| {' '.join(f'{v:.1e}' for v in l_ker) or '-'} |")
     lines += ["", "### Learning-rate ladder (seed 0, guard off, 600 iterations)", "",
               "| recipe | " + " | ".join(f"{lr:g}" for lr in LADDER) + " | highest survived |",
               "|---|" + "---|" * (len(LADDER) + 1)]
-    rungs = _load(out, "ladder_") + [r for r in stress_runs if r["seed"] == 0]
+    rungs = _load(out, "ladder_") + _load(out, "diagnose_")
     for name in RECIPES:
         cells, highest = [], "-"
         for lr in LADDER:
@@ -260,15 +293,16 @@ def report(out: Path) -> str:
                 highest = f"{lr:g}"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {highest} |")
     lines += ["", "### Quality at the demo learning rate (2e-4, 1500 iterations): PSNR-Y on the demo test set", "",
-              "| recipe | " + " | ".join(f"seed {s}" for s in QUALITY_SEEDS) + " | mean | l_ker (last 100 it) |",
-              "|---|" + "---|" * (len(QUALITY_SEEDS) + 2)]
+              "| recipe | " + " | ".join(f"seed {s}" for s in QUALITY_SEEDS) + " | mean | l_ker 400 | l_ker 1500 |",
+              "|---|" + "---|" * (len(QUALITY_SEEDS) + 3)]
     for name in RECIPES:
         runs = [r for r in _load(out, "quality_") if _recipe(r) == name]
         if runs:
             finals = [r["final_psnr"] for r in runs]
-            l_ker = " ".join(f"{np.mean(r['l_ker'][-100:]):.1e}" for r in runs)
+            at_400 = " ".join(f"{np.mean(r['l_ker'][390:400]):.1e}" for r in runs)
+            at_end = " ".join(f"{np.mean(r['l_ker'][-10:]):.1e}" for r in runs)
             cells = " | ".join(f"{p:.2f}" for p in finals)
-            lines.append(f"| {name} | {cells} | {np.mean(finals):.2f} | {l_ker} |")
+            lines.append(f"| {name} | {cells} | {np.mean(finals):.2f} | {at_400} | {at_end} |")
     return "\n".join(lines)
 
 
