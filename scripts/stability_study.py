@@ -2,6 +2,7 @@
 
     python scripts/stability_study.py diagnose   # instrumented stress run of the original recipe (per-layer stats)
     python scripts/stability_study.py stress     # stress protocol (lr 3e-3, guard off, 600 it) over seeds, both recipes
+    python scripts/stability_study.py ablation   # each piece of the stable recipe alone (stress protocol, seed 0)
     python scripts/stability_study.py ladder     # highest learning rate each recipe survives
     python scripts/stability_study.py quality    # demo learning rate 2e-4, 1500 it, 2 seeds, both recipes
     python scripts/stability_study.py report     # tables (markdown) and the plot from the stored results
@@ -41,12 +42,18 @@ COLLAPSE_PSNR_DROP = 3.0  # dB below the best validation so far, the collapse gu
 STRESS_SEEDS = (0, 1, 2, 3, 4)
 LADDER = (1e-3, 3e-3, 6e-3, 1e-2, 2e-2)
 QUALITY_SEEDS = (0, 1)
+ABLATIONS = {  # one piece of the stable recipe alone, on the original options, stress protocol, seed 0
+    "straight_through_only": ["network_G.setting.straight_through_clamp=true"],
+    "cap_only": ["train.max_update_ratio=5e-3"],
+}
 
 
-def build_trainer(options: str, seed: int, lr: float, niter: int, val_freq: int, guard: bool = False) -> Trainer:
-    """A Trainer of ``options`` at learning rate ``lr`` (both groups), without checkpoints, logs or TensorBoard."""
-    overrides = [f"train.lr_G={lr}", f"train.lr_E={lr}", f"train.niter={niter}", f"train.val_freq={val_freq}",
-                 f"train.manual_seed={seed}", f"train.collapse_guard.enabled={str(guard).lower()}",
+def build_trainer(options: str, seed: int, lr: float, niter: int, val_freq: int,
+                  extra: tuple[str, ...] = ()) -> Trainer:
+    """A Trainer of ``options`` (plus ``extra`` overrides) at learning rate ``lr`` (both groups), collapse guard
+    off, without checkpoints, logs or TensorBoard."""
+    overrides = [*extra, f"train.lr_G={lr}", f"train.lr_E={lr}", f"train.niter={niter}", f"train.val_freq={val_freq}",
+                 f"train.manual_seed={seed}", "train.collapse_guard.enabled=false",
                  "use_tb_logger=false"]
     opt, _ = load_options(options, is_train=True, overrides=overrides)
     return Trainer(opt, init_distributed("none", "cpu", None))
@@ -130,15 +137,16 @@ class Probe:
                 ("Estimator", self.model.Estimator)]
 
 
-def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, probe: bool = False) -> dict[str, Any]:
+def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, probe: bool = False,
+              extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """One guard-off training run: losses every iteration, PSNR-Y every ``val_freq``, optional probe statistics.
 
     It stops early once the loss is not finite (nothing can recover from NaN weights).
     """
     torch.set_num_threads(1)
-    trainer = build_trainer(options, seed, lr, niter, val_freq)
+    trainer = build_trainer(options, seed, lr, niter, val_freq, extra)
     probe_ = Probe(trainer.model) if probe else None
-    record: dict[str, Any] = {"options": options, "seed": seed, "lr": lr, "niter": niter,
+    record: dict[str, Any] = {"options": options, "extra": list(extra), "seed": seed, "lr": lr, "niter": niter,
                               "l_pix": [], "l_ker": [], "val": [], "stats": []}
     start = time.time()
     for batch in trainer.batches():
@@ -218,6 +226,11 @@ def ladder(out: Path) -> dict[str, list[dict[str, Any]]]:
     return results
 
 
+def ablation(out: Path) -> list[dict[str, Any]]:
+    return [cached_run(out, f"ablation_{name}", options=ORIGINAL, extra=tuple(extra), seed=0, lr=STRESS_LR,
+                       niter=600, val_freq=100) for name, extra in ABLATIONS.items()]
+
+
 def quality(out: Path) -> dict[str, list[dict[str, Any]]]:
     return {name: [cached_run(out, f"quality_{name}_s{s}", options=path, seed=s, lr=2e-4, niter=1500, val_freq=500)
                    for s in QUALITY_SEEDS] for name, path in RECIPES.items()}
@@ -276,6 +289,11 @@ def report(out: Path) -> str:
                      f"| {_median([r['best_psnr'] for r in runs])} "
                      f"| {_median([r['final_psnr'] for r in runs])} "
                      f"| {' '.join(f'{v:.1e}' for v in l_ker) or '-'} |")
+    for record in _load(out, "ablation_"):
+        what = " ".join(record["extra"])
+        lines.append(f"| original + {what} | {record['seed']} | {int(record['collapsed'])}/1 "
+                     f"| {record['collapse_iter'] or '-'} | {_median([record['best_psnr']])} "
+                     f"| {_median([record['final_psnr']])} | - |")
     lines += ["", "### Learning-rate ladder (seed 0, guard off, 600 iterations)", "",
               "| recipe | " + " | ".join(f"{lr:g}" for lr in LADDER) + " | highest survived |",
               "|---|" + "---|" * (len(LADDER) + 1)]
@@ -312,7 +330,7 @@ PANELS = (  # (title, statistic, log scale)
     ("max |activation| after the DPCAG body", "act_body.1", True),
     ("max logit of the CLS smoothness operator (exp input)", "P_logit_max", True),
     ("Restorer gradient norm (upsampler)", "grad_Restorer.upscale", True),
-    ("relative Adam step of the DPCAG body", "step_Restorer.body", True),
+    ("relative optimizer step of the DPCAG body", "step_Restorer.body", True),
 )
 COLOURS = {"original": (40, 40, 220), "stable": (170, 110, 20)}  # BGR: red, blue
 
@@ -391,7 +409,7 @@ def plot_diagnosis(out: Path, target: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("diagnose", "stress", "ladder", "quality", "report", "all"))
+    p.add_argument("what", choices=("diagnose", "stress", "ablation", "ladder", "quality", "report", "all"))
     p.add_argument("--out", type=Path, default=Path("experiments/stability"), help="folder of the stored results")
     p.add_argument("--plot", type=Path, default=Path("docs/stability_diagnosis.png"), help="where to draw the plot")
     p.add_argument("--seeds", type=int, nargs="+", default=list(STRESS_SEEDS), help="stress protocol seeds")
@@ -400,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         diagnose(args.out)
     if args.what in ("stress", "all"):
         stress(args.out, tuple(args.seeds))
+    if args.what in ("ablation", "all"):
+        ablation(args.out)
     if args.what in ("ladder", "all"):
         ladder(args.out)
     if args.what in ("quality", "all"):
