@@ -77,13 +77,11 @@ def capped_step(optimizer: torch.optim.Optimizer, max_update_ratio: float) -> No
     weights = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None and p.ndim > 1]
     before = [p.detach().clone() for p in weights]
     optimizer.step()
-    with torch.no_grad():
+    with torch.no_grad():  # branch-free (no device sync): an uncapped tensor keeps the optimizer's own value
         for p, old in zip(weights, before):
             update = p - old
-            limit = max_update_ratio * old.norm()
-            size = update.norm()
-            if size > limit:
-                p.copy_(old + update * (limit / size))
+            limit, size = max_update_ratio * old.norm(), update.norm()
+            p.copy_(torch.where(size > limit, old + update * (limit / size), p))
 
 
 def train_step(
