@@ -279,7 +279,7 @@ def report(out: Path) -> str:
              "|---|---|---|---|---|---|---|"]
     stress_runs = _load(out, "stress_") + _load(out, "diagnose_")  # a diagnose run is the stress run of seed 0
     for name in RECIPES:
-        runs = [r for r in stress_runs if _recipe(r) == name]
+        runs = sorted((r for r in stress_runs if _recipe(r) == name), key=lambda r: r["seed"])
         if not runs:
             continue
         collapsed = [r for r in runs if r["collapsed"]]
@@ -314,12 +314,13 @@ def report(out: Path) -> str:
               "| recipe | " + " | ".join(f"seed {s}" for s in QUALITY_SEEDS) + " | mean | l_ker 400 | l_ker 1500 |",
               "|---|" + "---|" * (len(QUALITY_SEEDS) + 3)]
     for name in RECIPES:
-        runs = [r for r in _load(out, "quality_") if _recipe(r) == name]
+        runs = sorted((r for r in _load(out, "quality_") if _recipe(r) == name), key=lambda r: r["seed"])
         if runs:
             finals = [r["final_psnr"] for r in runs]
             at_400 = " ".join(f"{np.mean(r['l_ker'][390:400]):.1e}" for r in runs)
             at_end = " ".join(f"{np.mean(r['l_ker'][-10:]):.1e}" for r in runs)
-            cells = " | ".join(f"{p:.2f}" for p in finals)
+            by_seed = {r["seed"]: f"{r['final_psnr']:.2f}" for r in runs}
+            cells = " | ".join(by_seed.get(seed, "-") for seed in QUALITY_SEEDS)
             lines.append(f"| {name} | {cells} | {np.mean(finals):.2f} | {at_400} | {at_end} |")
     return "\n".join(lines)
 
