@@ -39,6 +39,7 @@ STABLE = "options/demo/train_demo_x4_stable.yml"
 RECIPES = {"original": ORIGINAL, "stable": STABLE}
 STRESS_LR = 3e-3
 COLLAPSE_PSNR_DROP = 3.0  # dB below the best validation so far, the collapse guard's default margin
+COLLAPSE_PSNR_FLOOR = 15.0  # dB: a saturated (black/white) output scores 5-10 dB, bicubic upscaling ~24
 STRESS_SEEDS = (0, 1, 2, 3, 4)
 LADDER = (1e-3, 3e-3, 6e-3, 1e-2, 2e-2)
 QUALITY_SEEDS = (0, 1)
@@ -169,10 +170,11 @@ def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, pro
 
 
 def verdict(record: dict[str, Any]) -> dict[str, Any]:
-    """Collapsed: a non-finite loss, or a validation PSNR ``COLLAPSE_PSNR_DROP`` dB below the best so far."""
+    """Collapsed: a non-finite loss, a validation PSNR ``COLLAPSE_PSNR_DROP`` dB below the best so far, or one
+    below ``COLLAPSE_PSNR_FLOOR`` (an output saturated from the start never has a good PSNR to drop from)."""
     best, first = -math.inf, None
     for iteration, psnr in record["val"]:
-        if not math.isfinite(psnr) or psnr < best - COLLAPSE_PSNR_DROP:
+        if not math.isfinite(psnr) or psnr < max(best - COLLAPSE_PSNR_DROP, COLLAPSE_PSNR_FLOOR):
             first = iteration
             break
         best = max(best, psnr)
@@ -237,7 +239,9 @@ def quality(out: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def _load(out: Path, prefix: str) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}*.json"))]
+    """Stored runs whose tag starts with ``prefix``, judged by the current :func:`verdict`."""
+    records = [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}*.json"))]
+    return [{**r, **verdict(r)} for r in records]
 
 
 def _recipe(record: dict[str, Any]) -> str:
