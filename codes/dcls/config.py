@@ -137,6 +137,7 @@ SCHEMA: dict[str, Any] = {
         "beta1": _opt("float", 0.9),
         "beta2": _opt("float", 0.99),
         "weight_decay_G": _opt("float", 0.0),
+        "max_update_ratio": _opt("float", None),  # None: plain optimizer steps (the original); docs/stability.md
         "niter": _opt("int"),
         "warmup_iter": _opt("int", -1),
         "lr_steps": _opt("int_list", []),
@@ -419,6 +420,8 @@ def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
     for key in ("niter", "val_freq"):
         if tr[key] <= 0:
             raise ConfigError(f"train.{key}: must be positive")
+    if tr["max_update_ratio"] is not None and tr["max_update_ratio"] <= 0:
+        raise ConfigError("train.max_update_ratio: must be positive (or ~ for plain optimizer steps)")
     for key in ("print_freq", "save_checkpoint_freq"):
         if opt["logger"][key] <= 0:
             raise ConfigError(f"logger.{key}: must be positive")

@@ -76,6 +76,27 @@ def compute_losses(
     return StepOutput(l_pix=pixel_weight * pixel_loss(sr, hr), l_ker=l_ker, sr=sr, kernel=kernel, k_correct=k_correct)
 
 
+def capped_step(
+    optimizer: torch.optim.Optimizer, max_update_ratio: float, step: Callable[[], object] | None = None
+) -> None:
+    """``step()`` (default ``optimizer.step()``; a gradient scaler's step under fp16), then every weight matrix
+    or filter bank (2+ dimensions) whose update exceeds ``max_update_ratio`` times its norm is moved only that
+    far, in the same direction (docs/stability.md).
+
+    Adam moves every parameter by up to about the learning rate per step whatever the weights' scale, so a
+    learning rate that suits large weights changes small ones by a large fraction per step. Biases (often
+    zero) are not capped; the optimizer's moments are left as they are.
+    """
+    weights = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None and p.ndim > 1]
+    before = [p.detach().clone() for p in weights]
+    (step or optimizer.step)()
+    with torch.no_grad():  # branch-free (no device sync): an uncapped tensor keeps the optimizer's own value
+        for p, old in zip(weights, before):
+            update = p - old
+            limit, size = max_update_ratio * old.norm(), update.norm()
+            p.copy_(torch.where(size > limit, old + update * (limit / size), p))
+
+
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -87,24 +108,28 @@ def train_step(
     accept: Callable[[StepOutput], bool] | None = None,
     amp: str = "off",
     scaler: torch.amp.GradScaler | None = None,
+    max_update_ratio: float | None = None,
 ) -> StepOutput:
     """Forward, then (unless ``accept`` refuses the losses) zero grads, backpropagate the total and step.
 
     With an enabled ``scaler`` (fp16) the loss is scaled before backward and the step is skipped when the
-    gradients overflow (``overflowed``), as ``GradScaler`` does; the scale then shrinks.
+    gradients overflow (``overflowed``), as ``GradScaler`` does; the scale then shrinks. With
+    ``max_update_ratio`` the step is a :func:`capped_step`.
     """
     out = compute_losses(model, hr, batch, pixel_loss, kernel_loss, pixel_weight, amp)
     if accept is not None and not accept(out):
         out.applied = False
         return out
     optimizer.zero_grad(set_to_none=True)
-    if scaler is None or not scaler.is_enabled():
-        out.total.backward()
-        optimizer.step()
-        return out
-    scale = scaler.get_scale()
-    scaler.scale(out.total).backward()
-    scaler.step(optimizer)
-    scaler.update()
-    out.overflowed = scaler.get_scale() < scale
+    scaled = scaler is not None and scaler.is_enabled()
+    scale = scaler.get_scale() if scaled else None
+    (scaler.scale(out.total) if scaled else out.total).backward()
+    step = (lambda: scaler.step(optimizer)) if scaled else optimizer.step
+    if max_update_ratio is None:
+        step()
+    else:
+        capped_step(optimizer, max_update_ratio, step)
+    if scaled:
+        scaler.update()
+        out.overflowed = scaler.get_scale() < scale
     return out

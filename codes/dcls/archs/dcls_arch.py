@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops.fft import cls_deconv
-from .blocks import DPCAG, initialize_weights, residual_stack
+from .blocks import DPCAG, clamp_unit, initialize_weights, residual_stack
 from .registry import ARCH_REGISTRY
 from .spec import FILTER_STRUCTURES, GROUP_CHANNELS, PAPER, SUPPORTED_SCALES
 
@@ -122,13 +122,15 @@ def _upsampler(nf: int, out_nc: int, scale: int) -> nn.Module:
 
 class Restorer(nn.Module):
     """Restores the HR image from the LR image and its kernel: a CLS-deconvolved path and a plain path through
-    ``ng`` groups of dual-path attention blocks, fused, upsampled and clamped to [0, 1]."""
+    ``ng`` groups of dual-path attention blocks, fused, upsampled and clamped to [0, 1] (with
+    ``straight_through_clamp`` the clamp passes gradients through: same outputs, see :func:`clamp_unit`)."""
 
     def __init__(
         self, in_nc: int = PAPER.in_nc, nf: int = PAPER.nf, nb: int = PAPER.nb, ng: int = PAPER.ng, scale: int = 4,
-        reduction: int = PAPER.reduction,
+        reduction: int = PAPER.reduction, straight_through_clamp: bool = False,
     ) -> None:
         super().__init__()
+        self.straight_through_clamp = straight_through_clamp
         nf2 = nf // reduction
         self.conv_first = nn.Conv2d(in_nc, nf, 3, 1, 1)
         self.feature_block = residual_stack(nf, 3)
@@ -146,7 +148,7 @@ class Restorer(nn.Module):
         for group in self.body:
             deconvolved, plain = group(deconvolved, plain)
         f = self.fusion(torch.cat([plain, deconvolved], dim=1)) + f
-        return torch.clamp(self.upscale(f), 0.0, 1.0)
+        return clamp_unit(self.upscale(f), self.straight_through_clamp)
 
 
 @ARCH_REGISTRY.register()
@@ -163,6 +165,7 @@ class DCLS(nn.Module):
         input_para: int = PAPER.input_para,
         kernel_size: int = 21,
         reduction: int = PAPER.reduction,
+        straight_through_clamp: bool = False,
     ) -> None:
         super().__init__()
         if upscale not in SUPPORTED_SCALES:
@@ -171,7 +174,8 @@ class DCLS(nn.Module):
             raise ValueError(f"nf ({nf}) must be a multiple of reduction ({reduction}) and at least its square")
         self.ksize = kernel_size
         self.scale = upscale
-        self.Restorer = Restorer(in_nc=in_nc, nf=nf, nb=nb, ng=ng, scale=upscale, reduction=reduction)
+        self.Restorer = Restorer(in_nc=in_nc, nf=nf, nb=nb, ng=ng, scale=upscale, reduction=reduction,
+                                 straight_through_clamp=straight_through_clamp)
         self.Estimator = Estimator(in_nc=in_nc, nf=nf, para_len=input_para, kernel_size=kernel_size)
 
     def forward(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -69,6 +69,7 @@ class Trainer:
         tr = opt["train"]
         self.niter, self.warmup_iter = tr["niter"], tr["warmup_iter"]
         self.val_freq, self.pixel_weight = tr["val_freq"], tr["pixel_weight"]
+        self.max_update_ratio = tr["max_update_ratio"]
         self.print_freq = opt["logger"]["print_freq"]
         self.save_freq = opt["logger"]["save_checkpoint_freq"]
         self.scale = opt["scale"]
@@ -169,7 +170,8 @@ class Trainer:
 
         # The Restorer receives kernel.detach() inside DCLS.forward.
         out = optimisation_step(self.net, self.optimizer, hr, deg, self.pixel_loss, self.kernel_loss,
-                                self.pixel_weight, accept=accept, amp=self.amp, scaler=self.scaler)
+                                self.pixel_weight, accept=accept, amp=self.amp, scaler=self.scaler,
+                                max_update_ratio=self.max_update_ratio)
         l_pix, l_ker = values[0].tolist()
         if not out.applied:
             self.guard.recover(self.iteration, f"non-finite loss (l_pix {l_pix:.4g}, l_ker {l_ker:.4g})")

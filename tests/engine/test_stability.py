@@ -1,0 +1,41 @@
+"""A stressed tiny training run (learning rate far too high, collapse guard off): the original recipe's output
+saturates and its loss goes non-finite; the stable recipe (capped steps, straight-through clamp) stays finite."""
+
+from __future__ import annotations
+
+import math
+
+from dcls.config import validate
+from dcls.engine.distributed import init_distributed
+from dcls.engine.trainer import Trainer
+
+STRESS = {"lr_G": 2e-2, "lr_E": 2e-2, "niter": 50, "val_freq": 1000, "manual_seed": 0,
+          "collapse_guard": {"enabled": False}}
+
+
+def _losses(eng, engine_data, tmp_path, monkeypatch, stable: bool) -> list[float]:
+    monkeypatch.chdir(tmp_path)
+    network = {"which_model_G": "DCLS", "setting": {**eng.TINY_NET, "straight_through_clamp": stable}}
+    train = {**STRESS, "max_update_ratio": 5e-3 if stable else None}
+    raw = eng.train_options(engine_data, use_tb_logger=False, train=train, network_G=network)
+    del raw["datasets"]["val"]
+    opt, _ = validate(raw, is_train=True)
+    trainer = Trainer(opt, init_distributed("none", "cpu", None))
+    losses = []
+    for batch in trainer.batches():
+        trainer.iteration += 1
+        losses.append(trainer.train_step(batch)["l_pix"])
+        trainer.update_learning_rate()
+        if not math.isfinite(losses[-1]) or trainer.iteration >= trainer.niter:
+            break
+    return losses
+
+
+def test_stressed_run_collapses_with_the_original_recipe_and_not_with_the_stable_one(
+    eng, engine_data, tmp_path, monkeypatch
+) -> None:
+    original = _losses(eng, engine_data, tmp_path, monkeypatch, stable=False)
+    stable = _losses(eng, engine_data, tmp_path, monkeypatch, stable=True)
+    print("original", [f"{v:.3g}" for v in original[::5]], "\nstable", [f"{v:.3g}" for v in stable[::5]])
+    assert not math.isfinite(original[-1]), f"the original recipe did not collapse: last losses {original[-5:]}"
+    assert len(stable) == STRESS["niter"] and all(math.isfinite(v) for v in stable)
