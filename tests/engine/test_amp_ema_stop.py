@@ -39,6 +39,14 @@ def _train(eng, tmp_path: Path, opt: dict, monkeypatch: pytest.MonkeyPatch, *ext
         return train_main(["-opt", str(eng.write_yaml(tmp_path / f"{opt['name']}.yml", opt)), *extra])
 
 
+def _uninterrupted_models(eng, tmp_path: Path, opt: dict, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The models folder of the same run trained without interruption (in ``tmp_path/reference``)."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    assert _train(eng, reference, opt, monkeypatch) == 0
+    return reference / "experiments" / opt["name"] / "models"
+
+
 def _log(experiment: Path) -> str:
     return "\n".join(p.read_text() for p in sorted(experiment.glob("train_*.log")))
 
@@ -105,10 +113,7 @@ def _wait_for(condition, proc: subprocess.Popen, timeout: float, what: str) -> N
 def test_sigkilled_bf16_ema_run_resumes_bit_identical_with_ema(engine_data, eng, tmp_path, monkeypatch) -> None:
     niter = 16
     opt = eng.train_options(engine_data, name="killed_ema", train={"niter": niter, "val_freq": 8, **AMP_EMA})
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    assert _train(eng, reference, opt, monkeypatch) == 0
-    ref_models = reference / "experiments" / "killed_ema" / "models"
+    ref_models = _uninterrupted_models(eng, tmp_path, opt, monkeypatch)
 
     work = tmp_path / "killed"
     work.mkdir()
@@ -137,10 +142,7 @@ def test_sigterm_saves_the_current_iteration_and_resumes_bit_identical(engine_da
                                                                       monkeypatch) -> None:
     opt = eng.train_options(engine_data, name="term", train={"niter": STOP_NITER, "val_freq": 1000, **AMP_EMA},
                             logger={"print_freq": 1, "save_checkpoint_freq": 1000})
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    assert _train(eng, reference, opt, monkeypatch) == 0
-    ref_models = reference / "experiments" / "term" / "models"
+    ref_models = _uninterrupted_models(eng, tmp_path, opt, monkeypatch)
 
     work = tmp_path / "stopped"
     work.mkdir()
