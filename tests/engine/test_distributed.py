@@ -110,3 +110,26 @@ def test_ranks_synthesise_different_kernels_for_the_same_iteration(engine_data, 
     assert torch.equal(kernels(0, 5), kernels(0, 5))
     assert not torch.equal(kernels(0, 5), kernels(1, 5))
     assert not torch.equal(kernels(0, 5), kernels(0, 6))
+
+
+def test_each_torchrun_restart_attempt_has_keys_of_its_own(monkeypatch, eng) -> None:
+    """A restarted worker must not read the dead workers' keys from the agent's store (it would wait forever)."""
+    from datetime import timedelta
+
+    from dcls.engine.distributed import attempt_store
+
+    port = eng.free_port()
+    server = torch.distributed.TCPStore("127.0.0.1", port, is_master=True, timeout=timedelta(seconds=10),
+                                      wait_for_workers=False)
+    for name, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TORCHELASTIC_RESTART_COUNT", raising=False)
+    assert attempt_store() is None, "outside torchrun, env:// does the usual"
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "False")
+    assert attempt_store() is None, "workers that host their own store start from an empty one"
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    server.set("0/rank_1", b"address of a dead worker")
+    attempt_store().set("0/rank_1", b"address of the new worker")
+    assert server.get("dcls/attempt_1/0/rank_1") == b"address of the new worker"
+    assert server.get("0/rank_1") == b"address of a dead worker"

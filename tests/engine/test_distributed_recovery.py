@@ -118,8 +118,6 @@ def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step(engine_data, 
     assert all(torch.isfinite(v).all() for v in weights.values())
 
 
-@pytest.mark.xfail(strict=False, reason="unresolved: in about half the runs on a busy 2-core machine the restarted "
-                   "workers hang inside torch.distributed.init_process_group (before any DCLS code runs)")
 def test_torchrun_restarts_a_killed_worker_and_the_job_resumes_by_itself(engine_data, eng, tmp_path) -> None:
     opt = _options(eng, engine_data, "dist_restart", RESTART_NITER, 2)
     reference = tmp_path / "reference"

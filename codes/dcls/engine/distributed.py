@@ -2,7 +2,8 @@
 
 Launch with ``torchrun --nproc_per_node=N`` (sets ``LOCAL_RANK``) or ``python -m torch.distributed.launch``
 (passes ``--local-rank=N`` or, before PyTorch 2.0, ``--local_rank=N``); the process group is initialised
-from the environment (``env://``) with NCCL on CUDA and Gloo on CPU.
+from the environment (``env://``) with NCCL on CUDA and Gloo on CPU. Under a torchrun agent that restarts
+failed workers (``--max-restarts``), each attempt gets keys of its own in the agent's store.
 """
 
 from __future__ import annotations
@@ -62,8 +63,28 @@ def init_distributed(launcher: str, requested_device: str | None, gpu_ids: Seque
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, init_method="env://")
+        store = attempt_store()
+        if store is None:
+            dist.init_process_group(backend=backend, init_method="env://")
+        else:
+            dist.init_process_group(backend=backend, store=store, rank=int(os.environ["RANK"]),
+                                    world_size=int(os.environ["WORLD_SIZE"]))
     return DistInfo(dist.get_rank(), dist.get_world_size(), lrank, device)
+
+
+def attempt_store() -> dist.Store | None:
+    """The torchrun agent's key-value store, under a prefix of this restart attempt; None outside an agent that
+    shares its store with the workers (``env://`` then does the usual).
+
+    An agent with the static rendezvous (``--master_addr``/``--master_port``) keeps one store for all attempts,
+    so workers restarted after a failure would find the dead workers' Gloo addresses and wait on them forever.
+    """
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != str(True):
+        return None
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), int(os.environ["WORLD_SIZE"]),
+                          is_master=False)
+    return dist.PrefixStore(f"dcls/attempt_{attempt}", store)
 
 
 def is_dist() -> bool:
