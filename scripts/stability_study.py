@@ -5,6 +5,7 @@
     python scripts/stability_study.py ablation   # each piece of the stable recipe alone (stress protocol, seed 0)
     python scripts/stability_study.py ladder     # highest learning rate each recipe survives
     python scripts/stability_study.py quality    # demo learning rate 2e-4, 1500 it, 2 seeds, both recipes
+    python scripts/stability_study.py caps       # the stable recipe at other caps (stress and quality): its value
     python scripts/stability_study.py report     # tables (markdown) and the plot from the stored results
 
 Each run's result is stored as JSON under ``--out`` (default ``experiments/stability``) and reused by later
@@ -27,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+import yaml
 
 from dcls.config import load_options
 from dcls.engine.distributed import init_distributed
@@ -37,15 +39,18 @@ from dcls.ops.fft import psf2otf
 ORIGINAL = "options/demo/train_demo_x4.yml"
 STABLE = "options/demo/train_demo_x4_stable.yml"
 RECIPES = {"original": ORIGINAL, "stable": STABLE}
+STABLE_CAP = yaml.safe_load((Path(__file__).parents[1] / STABLE).read_text())["train"]["max_update_ratio"]
 STRESS_LR = 3e-3
 COLLAPSE_PSNR_DROP = 3.0  # dB below the best validation so far, the collapse guard's default margin
 COLLAPSE_PSNR_FLOOR = 15.0  # dB: a saturated (black/white) output scores 5-10 dB, bicubic upscaling ~24
-STRESS_SEEDS = (0, 1, 2, 3, 4)
+STRESS_SEEDS = tuple(range(10))
 LADDER = (1e-3, 3e-3, 6e-3, 1e-2, 2e-2)
-QUALITY_SEEDS = (0, 1)
+QUALITY_SEEDS = (0, 1, 2, 3)
+CAP_SWEEP = (5e-3, 2e-2)  # other values of train.max_update_ratio tried on the stable recipe
+CAP_SEEDS = (0, 1)  # their stress seeds
 ABLATIONS = {  # one piece of the stable recipe alone, on the original options, stress protocol, seed 0
     "straight_through_only": ["network_G.setting.straight_through_clamp=true"],
-    "cap_only": ["train.max_update_ratio=5e-3"],
+    "cap_only": [f"train.max_update_ratio={STABLE_CAP:g}"],
 }
 
 
@@ -215,15 +220,17 @@ def stress(out: Path, seeds: tuple[int, ...] = STRESS_SEEDS) -> dict[str, list[d
 
 
 def ladder(out: Path) -> dict[str, list[dict[str, Any]]]:
-    """Seed 0 at every rung, 600 iterations; a recipe stops climbing at its first collapse."""
+    """Seed 0, 600 iterations, starting from the stress rung: up the ladder until the first collapse when the
+    recipe survives the stress rate, else down until the first survival (the rungs between tell nothing)."""
     results: dict[str, list[dict[str, Any]]] = {}
+    start = LADDER.index(STRESS_LR)
     for name, path in RECIPES.items():
-        results[name] = []
-        for lr in LADDER:
-            record = (stress_run(out, name, 0) if lr == STRESS_LR else
-                      cached_run(out, f"ladder_{name}_lr{lr:g}", options=path, seed=0, lr=lr, niter=600, val_freq=100))
+        results[name] = [stress_run(out, name, 0)]
+        survived = not results[name][0]["collapsed"]
+        for lr in LADDER[start + 1:] if survived else LADDER[start - 1::-1]:
+            record = cached_run(out, f"ladder_{name}_lr{lr:g}", options=path, seed=0, lr=lr, niter=600, val_freq=100)
             results[name].append(record)
-            if record["collapsed"]:
+            if record["collapsed"] != survived:
                 break
     return results
 
@@ -236,6 +243,20 @@ def ablation(out: Path) -> list[dict[str, Any]]:
 def quality(out: Path) -> dict[str, list[dict[str, Any]]]:
     return {name: [cached_run(out, f"quality_{name}_s{s}", options=path, seed=s, lr=2e-4, niter=1500, val_freq=500)
                    for s in QUALITY_SEEDS] for name, path in RECIPES.items()}
+
+
+def caps(out: Path, values: tuple[float, ...] = CAP_SWEEP) -> dict[float, list[dict[str, Any]]]:
+    """The stable recipe with ``train.max_update_ratio`` at each of ``values``: the stress protocol on
+    ``CAP_SEEDS`` and the demo-rate quality runs (how tight the cap must be, and what a tight one costs)."""
+    results = {}
+    for cap in values:
+        extra = (f"train.max_update_ratio={cap:g}",)
+        results[cap] = [
+            *(cached_run(out, f"cap{cap:g}_stress_s{s}", options=STABLE, extra=extra, seed=s, lr=STRESS_LR, niter=600,
+                         val_freq=100) for s in CAP_SEEDS),
+            *(cached_run(out, f"cap{cap:g}_quality_s{s}", options=STABLE, extra=extra, seed=s, lr=2e-4, niter=1500,
+                         val_freq=500) for s in QUALITY_SEEDS)]
+    return results
 
 
 def _load(out: Path, prefix: str) -> list[dict[str, Any]]:
@@ -273,6 +294,11 @@ def _median(values: list[float]) -> str:
     return f"{np.median(finite):.2f} (median of {len(finite)})" if finite else "-"
 
 
+def _collapses(collapsed: list[dict[str, Any]]) -> str:
+    """'s<seed> <first collapsed iteration>' of each collapsed run, or '-'."""
+    return ", ".join(f"s{r['seed']} {r['collapse_iter']}" for r in collapsed) or "-"
+
+
 def report(out: Path) -> str:
     """Markdown tables of every stored result."""
     lines = ["### Original recipe, seed 0, around the collapse (diagnose)", "",
@@ -287,12 +313,12 @@ def report(out: Path) -> str:
         if not runs:
             continue
         collapsed = [r for r in runs if r["collapsed"]]
-        firsts = ", ".join(str(r["collapse_iter"]) for r in collapsed) or "-"
-        l_ker = [np.mean(r["l_ker"][390:400]) for r in runs if len(r["l_ker"]) >= 400]
-        lines.append(f"| {name} | {', '.join(str(r['seed']) for r in runs)} | {len(collapsed)}/{len(runs)} | {firsts} "
+        l_ker = [f"s{r['seed']} {np.mean(r['l_ker'][390:400]):.1e}" for r in runs if len(r["l_ker"]) >= 400]
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        lines.append(f"| {name} | {seeds} | {len(collapsed)}/{len(runs)} | {_collapses(collapsed)} "
                      f"| {_median([r['best_psnr'] for r in runs])} "
                      f"| {_median([r['final_psnr'] for r in runs])} "
-                     f"| {' '.join(f'{v:.1e}' for v in l_ker) or '-'} |")
+                     f"| {', '.join(l_ker) or '-'} |")
     for record in _load(out, "ablation_"):
         what = " ".join(record["extra"])
         lines.append(f"| original + {what} | {record['seed']} | {int(record['collapsed'])}/1 "
@@ -326,6 +352,26 @@ def report(out: Path) -> str:
             by_seed = {r["seed"]: f"{r['final_psnr']:.2f}" for r in runs}
             cells = " | ".join(by_seed.get(seed, "-") for seed in QUALITY_SEEDS)
             lines.append(f"| {name} | {cells} | {np.mean(finals):.2f} | {at_400} | {at_end} |")
+    lines += ["", "### The cap's value: the stable recipe at other `train.max_update_ratio` (caps)", "",
+              "| cap | stress: collapsed | first collapse (iter) | stress: final PSNR-Y | "
+              + " | ".join(f"quality seed {s}" for s in QUALITY_SEEDS) + " | quality mean |",
+              "|---|---|---|---|" + "---|" * (len(QUALITY_SEEDS) + 1)]
+    runs_by_cap = {STABLE_CAP: ([r for r in stress_runs if _recipe(r) == "stable"],
+                         [r for r in _load(out, "quality_") if _recipe(r) == "stable"])}
+    for path in out.glob("cap*_stress_*.json"):
+        cap = float(path.name[3:].split("_")[0])
+        runs_by_cap[cap] = (_load(out, f"cap{cap:g}_stress_"), _load(out, f"cap{cap:g}_quality_"))
+    for cap, (stressed, tuned) in sorted(runs_by_cap.items()):
+        if not stressed:
+            continue
+        collapsed = [r for r in stressed if r["collapsed"]]
+        by_seed = {r["seed"]: r["final_psnr"] for r in tuned}
+        mean = f"{np.mean(list(by_seed.values())):.2f}" if len(by_seed) == len(QUALITY_SEEDS) else "-"
+        lines.append(f"| {cap:g}{' (the recipe)' if cap == STABLE_CAP else ''} | {len(collapsed)}/{len(stressed)} "
+                     f"| {_collapses(collapsed)} "
+                     f"| {_median([r['final_psnr'] for r in stressed])} | "
+                     + " | ".join(f"{by_seed[s]:.2f}" if s in by_seed else "-" for s in QUALITY_SEEDS)
+                     + f" | {mean} |")
     return "\n".join(lines)
 
 
@@ -414,7 +460,7 @@ def plot_diagnosis(out: Path, target: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("diagnose", "stress", "ablation", "ladder", "quality", "report", "all"))
+    p.add_argument("what", choices=("diagnose", "stress", "ablation", "ladder", "quality", "caps", "report", "all"))
     p.add_argument("--out", type=Path, default=Path("experiments/stability"), help="folder of the stored results")
     p.add_argument("--plot", type=Path, default=Path("docs/stability_diagnosis.png"), help="where to draw the plot")
     p.add_argument("--seeds", type=int, nargs="+", default=list(STRESS_SEEDS), help="stress protocol seeds")
@@ -429,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         ladder(args.out)
     if args.what in ("quality", "all"):
         quality(args.out)
+    if args.what in ("caps", "all"):
+        caps(args.out)
     if args.what in ("report", "all"):
         print(report(args.out))
         if (args.out / "diagnose_original.json").exists():

@@ -78,7 +78,7 @@ def test_stable_demo_options_are_the_demo_options_plus_the_stable_keys_only() ->
     demo = yaml.safe_load((REPO / "options/demo/train_demo_x4.yml").read_text())
     stable = yaml.safe_load((REPO / "options/demo/train_demo_x4_stable.yml").read_text())
     assert stable["network_G"]["setting"].pop("straight_through_clamp") is True
-    assert stable["train"].pop("max_update_ratio") == 5e-3
+    assert stable["train"].pop("max_update_ratio") == 1e-2
     assert stable == demo
 
 
@@ -89,7 +89,7 @@ def test_straight_through_clamp_is_an_option_with_the_original_as_default(monkey
     assert demo["network_G"]["setting"]["straight_through_clamp"] is False
     assert stable["network_G"]["setting"]["straight_through_clamp"] is True
     assert demo["train"]["max_update_ratio"] is None
-    assert stable["train"]["max_update_ratio"] == 5e-3
+    assert stable["train"]["max_update_ratio"] == 1e-2
     with pytest.raises(ConfigError, match="train.max_update_ratio: must be positive"):
         load_options(REPO / "options/demo/train_demo_x4.yml", is_train=True, check_paths=False,
                      overrides=["train.max_update_ratio=0"])

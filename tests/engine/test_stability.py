@@ -4,11 +4,16 @@ saturates and its loss goes non-finite; the stable recipe (capped steps, straigh
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+import yaml
 
 from dcls.config import validate
 from dcls.engine.distributed import init_distributed
 from dcls.engine.trainer import Trainer
 
+STABLE_CAP = yaml.safe_load((Path(__file__).parents[2] / "options/demo/train_demo_x4_stable.yml").read_text())[
+    "train"]["max_update_ratio"]  # the stable recipe's own value
 STRESS = {"lr_G": 2e-2, "lr_E": 2e-2, "niter": 50, "val_freq": 1000, "manual_seed": 0,
           "collapse_guard": {"enabled": False}}
 
@@ -16,7 +21,7 @@ STRESS = {"lr_G": 2e-2, "lr_E": 2e-2, "niter": 50, "val_freq": 1000, "manual_see
 def _losses(eng, engine_data, tmp_path, monkeypatch, stable: bool) -> list[float]:
     monkeypatch.chdir(tmp_path)
     network = {"which_model_G": "DCLS", "setting": {**eng.TINY_NET, "straight_through_clamp": stable}}
-    train = {**STRESS, "max_update_ratio": 5e-3 if stable else None}
+    train = {**STRESS, "max_update_ratio": STABLE_CAP if stable else None}
     raw = eng.train_options(engine_data, use_tb_logger=False, train=train, network_G=network)
     del raw["datasets"]["val"]
     opt, _ = validate(raw, is_train=True)
