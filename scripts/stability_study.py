@@ -6,6 +6,7 @@
     python scripts/stability_study.py ladder     # highest learning rate each recipe survives
     python scripts/stability_study.py quality    # demo learning rate 2e-4, 1500 it, 2 seeds, both recipes
     python scripts/stability_study.py caps       # the stable recipe at other caps (stress and quality): its value
+    python scripts/stability_study.py binding    # which weights the cap holds back at the demo rate, and when
     python scripts/stability_study.py report     # tables (markdown) and the plot from the stored results
 
 Each run's result is stored as JSON under ``--out`` (default ``experiments/stability``) and reused by later
@@ -48,6 +49,7 @@ LADDER = (1e-3, 3e-3, 6e-3, 1e-2, 2e-2)
 QUALITY_SEEDS = (0, 1, 2, 3)
 CAP_SWEEP = (5e-3, 2e-2)  # other values of train.max_update_ratio tried on the stable recipe
 CAP_SEEDS = (0, 1)  # their stress seeds
+BINDING_SEEDS, BINDING_NITER = (1, 3), 500  # the quality seeds on which the stable recipe scored lower
 ABLATIONS = {  # one piece of the stable recipe alone, on the original options, stress protocol, seed 0
     "straight_through_only": ["network_G.setting.straight_through_clamp=true"],
     "cap_only": [f"train.max_update_ratio={STABLE_CAP:g}"],
@@ -259,6 +261,36 @@ def caps(out: Path, values: tuple[float, ...] = CAP_SWEEP) -> dict[float, list[d
     return results
 
 
+def binding(out: Path, seeds: tuple[int, ...] = BINDING_SEEDS) -> list[dict[str, Any]]:
+    """For the stable recipe at the demo rate (2e-4), the iterations at which each weight tensor's step was
+    held at the cap, over the first ``BINDING_NITER`` iterations; stored as ``out/binding_s<seed>.json``."""
+    records = []
+    for seed in seeds:
+        path = out / f"binding_s{seed}.json"
+        if not path.exists():
+            torch.set_num_threads(1)
+            trainer = build_trainer(STABLE, seed, 2e-4, BINDING_NITER, val_freq=10 * BINDING_NITER)
+            weights = [(n, p) for n, p in trainer.model.named_parameters() if p.ndim > 1]
+            capped: dict[str, list[int]] = {}
+            for batch in trainer.batches():
+                trainer.iteration += 1
+                before = [p.detach().clone() for _, p in weights]
+                trainer.train_step(batch)
+                trainer.update_learning_rate()
+                for (name, p), old in zip(weights, before):
+                    if (p.detach() - old).norm() >= 0.999 * STABLE_CAP * old.norm():
+                        capped.setdefault(name, []).append(trainer.iteration)
+                if trainer.iteration >= BINDING_NITER:
+                    break
+            out.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            record = {"seed": seed, "niter": BINDING_NITER, "tensors": len(weights), "capped": capped}
+            tmp.write_text(json.dumps(record))
+            os.replace(tmp, path)
+        records.append(json.loads(path.read_text()))
+    return records
+
+
 def _load(out: Path, prefix: str) -> list[dict[str, Any]]:
     """Stored runs whose tag starts with ``prefix``, judged by the current :func:`verdict`."""
     records = [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}*.json"))]
@@ -372,6 +404,16 @@ def report(out: Path) -> str:
                      f"| {_median([r['final_psnr'] for r in stressed])} | "
                      + " | ".join(f"{by_seed[s]:.2f}" if s in by_seed else "-" for s in QUALITY_SEEDS)
                      + f" | {mean} |")
+    lines += ["", "### Where the cap binds at the demo learning rate (stable recipe, first "
+              f"{BINDING_NITER} iterations)",
+              "", "| seed | weight tensors capped (of all) | capped steps | last capped iteration | tensors |",
+              "|---|---|---|---|---|"]
+    for path in sorted(out.glob("binding_s*.json")):
+        record = json.loads(path.read_text())
+        capped = record["capped"]
+        steps = [it for its in capped.values() for it in its]
+        lines.append(f"| {record['seed']} | {len(capped)} of {record['tensors']} | {len(steps)} "
+                     f"| {max(steps, default='-')} | {', '.join(sorted(capped))} |")
     return "\n".join(lines)
 
 
@@ -460,7 +502,8 @@ def plot_diagnosis(out: Path, target: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("diagnose", "stress", "ablation", "ladder", "quality", "caps", "report", "all"))
+    p.add_argument("what", choices=("diagnose", "stress", "ablation", "ladder", "quality", "caps", "binding", "report",
+                                    "all"))
     p.add_argument("--out", type=Path, default=Path("experiments/stability"), help="folder of the stored results")
     p.add_argument("--plot", type=Path, default=Path("docs/stability_diagnosis.png"), help="where to draw the plot")
     p.add_argument("--seeds", type=int, nargs="+", default=list(STRESS_SEEDS), help="stress protocol seeds")
@@ -477,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
         quality(args.out)
     if args.what in ("caps", "all"):
         caps(args.out)
+    if args.what in ("binding", "all"):
+        binding(args.out)
     if args.what in ("report", "all"):
         print(report(args.out))
         if (args.out / "diagnose_original.json").exists():
