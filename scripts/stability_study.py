@@ -191,6 +191,14 @@ def verdict(record: dict[str, Any]) -> dict[str, Any]:
             "final_psnr": finals[-1] if finals else math.nan}
 
 
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    """Store ``record`` as JSON at ``path`` atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+
+
 def cached_run(out: Path, tag: str, **kwargs: Any) -> dict[str, Any]:
     """``train_run(**kwargs)``, stored as ``out/tag.json`` (read back instead of rerunning when it exists)."""
     path = out / f"{tag}.json"
@@ -198,10 +206,7 @@ def cached_run(out: Path, tag: str, **kwargs: Any) -> dict[str, Any]:
         return json.loads(path.read_text())
     print(f"running {tag} ...", file=sys.stderr, flush=True)
     record = train_run(**kwargs)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, path)
+    _write_json(path, record)
     print(f"  {tag}: collapsed={record['collapsed']} at {record['collapse_iter']}, "
           f"final PSNR-Y {record['final_psnr']:.2f} dB, {record['seconds']:.0f} s", file=sys.stderr, flush=True)
     return record
@@ -287,11 +292,7 @@ def binding(out: Path, seeds: tuple[int, ...] = BINDING_SEEDS) -> list[dict[str,
                         capped.setdefault(name, []).append(trainer.iteration)
                 if trainer.iteration >= BINDING_NITER:
                     break
-            out.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            record = {"seed": seed, "niter": BINDING_NITER, "tensors": len(weights), "capped": capped}
-            tmp.write_text(json.dumps(record))
-            os.replace(tmp, path)
+            _write_json(path, {"seed": seed, "niter": BINDING_NITER, "tensors": len(weights), "capped": capped})
         records.append(json.loads(path.read_text()))
     return records
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ import torch
 
 from dcls.config import validate
 from dcls.engine.data_stream import ResumableSampler, build_train_loader, sample_seeds
+from dcls.engine.distributed import attempt_store
 from dcls.engine.trainer import Trainer, build_degradation
 
 DIST_NITER = 8
@@ -114,10 +116,6 @@ def test_ranks_synthesise_different_kernels_for_the_same_iteration(engine_data, 
 
 def test_each_torchrun_restart_attempt_has_keys_of_its_own(monkeypatch, eng) -> None:
     """A restarted worker must not read the dead workers' keys from the agent's store (it would wait forever)."""
-    from datetime import timedelta
-
-    from dcls.engine.distributed import attempt_store
-
     port = eng.free_port()
     server = torch.distributed.TCPStore("127.0.0.1", port, is_master=True, timeout=timedelta(seconds=10),
                                       wait_for_workers=False)
