@@ -15,9 +15,10 @@ from dcls.archs.blocks import clamp_unit
 from dcls.archs.spec import recognise
 from dcls.config import load_options
 from dcls.errors import ConfigError
-from dcls.step import build_optimizer, capped_step
+from dcls.step import build_optimizer, capped_step, update_cap
 
 REPO = Path(__file__).resolve().parents[1]
+CAP_KEYS = ("max_update_ratio", "update_cap_min_rms", "update_cap_min_rms_iters")
 TINY = {"nf": 8, "nb": 1, "ng": 1, "input_para": 8, "kernel_size": 21, "reduction": 2}
 
 
@@ -82,20 +83,23 @@ def test_stable_demo_options_are_the_demo_options_plus_the_stable_keys_only() ->
     assert stable == demo
 
 
-def test_straight_through_clamp_is_an_option_with_the_original_as_default(monkeypatch) -> None:
+def test_the_stable_keys_are_options_with_the_original_recipe_as_default(monkeypatch) -> None:
     monkeypatch.chdir(REPO)
     demo, _ = load_options(REPO / "options/demo/train_demo_x4.yml", is_train=True, check_paths=False)
     stable, _ = load_options(REPO / "options/demo/train_demo_x4_stable.yml", is_train=True, check_paths=False)
+    assert [demo["train"][key] for key in CAP_KEYS] == [None, 0.0, None]
+    assert [stable["train"][key] for key in CAP_KEYS] == [1e-2, 0.0, None]  # no floor
     assert demo["network_G"]["setting"]["straight_through_clamp"] is False
     assert stable["network_G"]["setting"]["straight_through_clamp"] is True
-    assert demo["train"]["max_update_ratio"] is None
-    assert stable["train"]["max_update_ratio"] == 1e-2
-    with pytest.raises(ConfigError, match="train.max_update_ratio: must be positive"):
-        load_options(REPO / "options/demo/train_demo_x4.yml", is_train=True, check_paths=False,
-                     overrides=["train.max_update_ratio=0"])
+    for key, value, message in (("max_update_ratio", 0, "must be positive"),
+                                ("update_cap_min_rms", -1e-4, "must not be negative"),
+                                ("update_cap_min_rms_iters", -1, "must not be negative")):
+        with pytest.raises(ConfigError, match=f"train.{key}: {message}"):
+            load_options(REPO / "options/demo/train_demo_x4.yml", is_train=True, check_paths=False,
+                         overrides=[f"train.{key}={value}"])
 
 
-def _adam_step(max_update_ratio: float | None, lr: float) -> tuple[DCLS, dict[str, torch.Tensor]]:
+def _adam_step(max_update_ratio: float | None, lr: float, min_rms: float = 0.0) -> tuple[DCLS, dict[str, torch.Tensor]]:
     """One Adam step of a tiny DCLS on a made-up loss; returns the model and its weights before the step."""
     torch.manual_seed(0)
     net = DCLS(**TINY)
@@ -106,7 +110,7 @@ def _adam_step(max_update_ratio: float | None, lr: float) -> tuple[DCLS, dict[st
     if max_update_ratio is None:
         optimizer.step()
     else:
-        capped_step(optimizer, max_update_ratio)
+        capped_step(optimizer, max_update_ratio, update_cap_min_rms=min_rms)
     return net, before
 
 
@@ -133,3 +137,28 @@ def test_capped_step_with_a_loose_cap_is_the_optimizer_step() -> None:
     plain, _ = _adam_step(None, lr=1e-5)
     capped, _ = _adam_step(1.0, lr=1e-5)
     assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), capped.parameters()))
+
+
+def test_update_cap_is_the_ratio_of_the_norm_but_never_below_the_floor() -> None:
+    weight = torch.full((4, 25), 0.1)  # norm 1, rms 0.1
+    assert update_cap(weight, 1e-2).item() == pytest.approx(1e-2)
+    assert update_cap(weight, 1e-2, update_cap_min_rms=1e-4).item() == pytest.approx(1e-2)  # the ratio is larger
+    assert update_cap(weight, 1e-2, update_cap_min_rms=1e-2).item() == pytest.approx(1e-1)  # the floor: 1e-2 * 10
+
+
+def test_a_floor_above_the_learning_rate_frees_adams_first_step_and_one_below_caps_it_at_the_floor() -> None:
+    """Adam's first step moves every weight by the learning rate: a floor above it frees every tensor that the
+    ratio alone holds back; a floor below it caps their steps at the floor (rms per weight)."""
+    lr, ratio = 1e-2, 1e-3
+    plain, before = _adam_step(None, lr)
+    capped, _ = _adam_step(ratio, lr)
+    free, _ = _adam_step(ratio, lr, min_rms=2 * lr)
+    floored, _ = _adam_step(ratio, lr, min_rms=lr / 4)
+    assert not all(torch.equal(a, b) for a, b in zip(plain.parameters(), capped.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), free.parameters()))
+    for (name, p), q in zip(floored.named_parameters(), plain.parameters()):
+        if p.ndim > 1:
+            old = before[name]
+            cap_rms = max(lr / 4, ratio * old.norm().item() / old.numel() ** 0.5)
+            free_rms = (q.detach() - old).square().mean().sqrt().item()
+            assert (p.detach() - old).square().mean().sqrt().item() == pytest.approx(min(cap_rms, free_rms), rel=1e-2)

@@ -138,6 +138,8 @@ SCHEMA: dict[str, Any] = {
         "beta2": _opt("float", 0.99),
         "weight_decay_G": _opt("float", 0.0),
         "max_update_ratio": _opt("float", None),  # None: plain optimizer steps (the original); docs/stability.md
+        "update_cap_min_rms": _opt("float", 0.0),  # the cap's floor, rms per weight (with max_update_ratio) ...
+        "update_cap_min_rms_iters": _opt("int", None),  # ... in the first this many iterations (None: all)
         "niter": _opt("int"),
         "warmup_iter": _opt("int", -1),
         "lr_steps": _opt("int_list", []),
@@ -422,6 +424,10 @@ def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
             raise ConfigError(f"train.{key}: must be positive")
     if tr["max_update_ratio"] is not None and tr["max_update_ratio"] <= 0:
         raise ConfigError("train.max_update_ratio: must be positive (or ~ for plain optimizer steps)")
+    if tr["update_cap_min_rms"] < 0:
+        raise ConfigError("train.update_cap_min_rms: must not be negative")
+    if tr["update_cap_min_rms_iters"] is not None and tr["update_cap_min_rms_iters"] < 0:
+        raise ConfigError("train.update_cap_min_rms_iters: must not be negative (or ~ for every iteration)")
     for key in ("print_freq", "save_checkpoint_freq"):
         if opt["logger"][key] <= 0:
             raise ConfigError(f"logger.{key}: must be positive")

@@ -76,12 +76,20 @@ def compute_losses(
     return StepOutput(l_pix=pixel_weight * pixel_loss(sr, hr), l_ker=l_ker, sr=sr, kernel=kernel, k_correct=k_correct)
 
 
+def update_cap(weight: torch.Tensor, max_update_ratio: float, update_cap_min_rms: float = 0.0) -> torch.Tensor:
+    """The largest norm :func:`capped_step` lets one step move ``weight`` by: ``max_update_ratio`` times its norm,
+    but never less than ``update_cap_min_rms`` per element (root mean square)."""
+    return (max_update_ratio * weight.norm()).clamp_min(update_cap_min_rms * weight.numel() ** 0.5)
+
+
 def capped_step(
-    optimizer: torch.optim.Optimizer, max_update_ratio: float, step: Callable[[], object] | None = None
+    optimizer: torch.optim.Optimizer, max_update_ratio: float, step: Callable[[], object] | None = None,
+    update_cap_min_rms: float = 0.0,
 ) -> None:
     """``step()`` (default ``optimizer.step()``; a gradient scaler's step under fp16), then every weight matrix
-    or filter bank (2+ dimensions) whose update exceeds ``max_update_ratio`` times its norm is moved only that
-    far, in the same direction (docs/stability.md).
+    or filter bank (2+ dimensions) whose update exceeds its :func:`update_cap` is moved only as far as the cap,
+    in the same direction (docs/stability.md). A floor ``update_cap_min_rms`` frees steps up to that size per
+    weight on small tensors (the stable recipe has none: docs/stability.md shows what one costs under stress).
 
     Adam moves every parameter by up to about the learning rate per step whatever the weights' scale, so a
     learning rate that suits large weights changes small ones by a large fraction per step. Biases (often
@@ -93,7 +101,7 @@ def capped_step(
     with torch.no_grad():  # branch-free (no device sync): an uncapped tensor keeps the optimizer's own value
         for p, old in zip(weights, before):
             update = p - old
-            limit, size = max_update_ratio * old.norm(), update.norm()
+            limit, size = update_cap(old, max_update_ratio, update_cap_min_rms), update.norm()
             p.copy_(torch.where(size > limit, old + update * (limit / size), p))
 
 
@@ -109,12 +117,13 @@ def train_step(
     amp: str = "off",
     scaler: torch.amp.GradScaler | None = None,
     max_update_ratio: float | None = None,
+    update_cap_min_rms: float = 0.0,
 ) -> StepOutput:
     """Forward, then (unless ``accept`` refuses the losses) zero grads, backpropagate the total and step.
 
     With an enabled ``scaler`` (fp16) the loss is scaled before backward and the step is skipped when the
     gradients overflow (``overflowed``), as ``GradScaler`` does; the scale then shrinks. With
-    ``max_update_ratio`` the step is a :func:`capped_step`.
+    ``max_update_ratio`` the step is a :func:`capped_step` (with ``update_cap_min_rms``).
     """
     out = compute_losses(model, hr, batch, pixel_loss, kernel_loss, pixel_weight, amp)
     if accept is not None and not accept(out):
@@ -128,7 +137,7 @@ def train_step(
     if max_update_ratio is None:
         step()
     else:
-        capped_step(optimizer, max_update_ratio, step)
+        capped_step(optimizer, max_update_ratio, step, update_cap_min_rms)
     if scaled:
         scaler.update()
         out.overflowed = scaler.get_scale() < scale

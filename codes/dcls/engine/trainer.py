@@ -69,7 +69,8 @@ class Trainer:
         tr = opt["train"]
         self.niter, self.warmup_iter = tr["niter"], tr["warmup_iter"]
         self.val_freq, self.pixel_weight = tr["val_freq"], tr["pixel_weight"]
-        self.max_update_ratio = tr["max_update_ratio"]
+        self.max_update_ratio, self.update_cap_min_rms = tr["max_update_ratio"], tr["update_cap_min_rms"]
+        self.update_cap_min_rms_iters = tr["update_cap_min_rms_iters"]
         self.print_freq = opt["logger"]["print_freq"]
         self.save_freq = opt["logger"]["save_checkpoint_freq"]
         self.scale = opt["scale"]
@@ -158,6 +159,12 @@ class Trainer:
         rng = np.random.default_rng([self.seed, self.dist.rank, self.iteration])
         return self.degradation(hr, rng)
 
+    def update_cap_floor(self) -> float:
+        """The floor of the update cap at this iteration: ``train.update_cap_min_rms`` in the first
+        ``train.update_cap_min_rms_iters`` iterations (or all), else 0 (docs/stability.md)."""
+        within = self.update_cap_min_rms_iters is None or self.iteration <= self.update_cap_min_rms_iters
+        return self.update_cap_min_rms if within else 0.0
+
     def train_step(self, batch: dict[str, Any]) -> dict[str, float] | None:
         """One optimisation step (:func:`dcls.step.train_step`); ``None`` when the collapse guard refused it."""
         hr = batch["GT"].to(self.device, non_blocking=True)
@@ -171,7 +178,7 @@ class Trainer:
         # The Restorer receives kernel.detach() inside DCLS.forward.
         out = optimisation_step(self.net, self.optimizer, hr, deg, self.pixel_loss, self.kernel_loss,
                                 self.pixel_weight, accept=accept, amp=self.amp, scaler=self.scaler,
-                                max_update_ratio=self.max_update_ratio)
+                                max_update_ratio=self.max_update_ratio, update_cap_min_rms=self.update_cap_floor())
         l_pix, l_ker = values[0].tolist()
         if not out.applied:
             self.guard.recover(self.iteration, f"non-finite loss (l_pix {l_pix:.4g}, l_ker {l_ker:.4g})")
