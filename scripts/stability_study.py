@@ -1,17 +1,16 @@
 """Training stability study (docs/stability.md): reproduces every figure and plot of that page on the CPU.
 
-    python scripts/stability_study.py diagnose   # instrumented stress run of the original recipe (per-layer stats)
-    python scripts/stability_study.py stress     # stress protocol (lr 3e-3, guard off, 600 it) over seeds, both recipes
-    python scripts/stability_study.py ablation   # each piece of the stable recipe alone (stress protocol, seed 0)
-    python scripts/stability_study.py ladder     # highest learning rate each recipe survives
-    python scripts/stability_study.py quality    # demo learning rate 2e-4, 1500 it, 2 seeds, both recipes
-    python scripts/stability_study.py caps       # the stable recipe at other caps (stress and quality): its value
-    python scripts/stability_study.py binding    # which weights the cap holds back at the demo rate, and when
+    python scripts/stability_study.py diagnose   # instrumented stress runs of both recipes (per-layer stats), seed 0
+    python scripts/stability_study.py stress     # stress protocol (lr 3e-3, guard off, 600 it), seeds 0-9
+    python scripts/stability_study.py quality    # demo learning rate 2e-4, 1500 it, seeds 0-3
+    python scripts/stability_study.py ladder     # highest learning rate each recipe survives (seed 0)
     python scripts/stability_study.py report     # tables (markdown) and the plot from the stored results
 
-Each run's result is stored as JSON under ``--out`` (default ``experiments/stability``) and reused by later
-calls (delete a file to rerun that run). Build the demo data first: ``python scripts/prepare_demo_data.py``.
-Run it from the repository root with one thread per process (``OMP_NUM_THREADS=1``) for comparable timings.
+``--recipes`` picks other entries of ``VARIANTS`` (the pieces of the stable recipe alone, other cap values, its
+first version) and ``--seeds`` other seeds. Each run is stored as JSON under ``--out`` (default
+``experiments/stability``) and reused by later calls (delete a file to rerun that run). Build the demo data
+first: ``python scripts/prepare_demo_data.py``. Run it from the repository root with one thread per process
+(``OMP_NUM_THREADS=1``) for comparable timings.
 """
 
 from __future__ import annotations
@@ -29,32 +28,40 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-import yaml
 
 from dcls.config import load_options
 from dcls.engine.distributed import init_distributed
 from dcls.engine.trainer import Trainer
 from dcls.evaluation import average, evaluate
 from dcls.ops.fft import psf2otf
+from dcls.step import update_cap
 
 ORIGINAL = "options/demo/train_demo_x4.yml"
 STABLE = "options/demo/train_demo_x4_stable.yml"
-RECIPES = {"original": ORIGINAL, "stable": STABLE}
-STABLE_CAP = yaml.safe_load((Path(__file__).parents[1] / STABLE).read_text())["train"]["max_update_ratio"]
-STRESS_LR = 3e-3
-COLLAPSE_PSNR_DROP = 3.0  # dB below the best validation so far, the collapse guard's default margin
-COLLAPSE_PSNR_FLOOR = 15.0  # dB: a saturated (black/white) output scores 5-10 dB, bicubic upscaling ~24
-STRESS_SEEDS = tuple(range(10))
-LADDER = (1e-3, 3e-3, 6e-3, 1e-2, 2e-2)
-QUALITY_SEEDS = (0, 1, 2, 3)
-CAP_SWEEP = (5e-3, 2e-2)  # other values of train.max_update_ratio tried on the stable recipe
-CAP_SEEDS = (0, 1)  # their stress seeds
-ABLATION_QUALITY_SEED = 3  # the quality seed with the largest gap between the recipes
-BINDING_SEEDS, BINDING_NITER = (1, 3), 500  # the quality seeds on which the stable recipe scored lower
-ABLATIONS = {  # one piece of the stable recipe alone, on the original options, stress protocol, seed 0
-    "straight_through_only": ["network_G.setting.straight_through_clamp=true"],
-    "cap_only": [f"train.max_update_ratio={STABLE_CAP:g}"],
+NO_CLAMP = "network_G.setting.straight_through_clamp=false"
+FLOOR = ("train.update_cap_min_rms=0.0003",)
+FLOOR_100 = (*FLOOR, "train.update_cap_min_rms_iters=100")
+VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name: (options file, overrides); the two recipes first
+    "original": (ORIGINAL, ()),
+    "stable": (STABLE, ()),
+    "stable, ratio 2e-2": (STABLE, ("train.max_update_ratio=0.02",)),
+    "stable, floor 3e-4 throughout": (STABLE, FLOOR),
+    "stable, floor 3e-4 for 100 iterations": (STABLE, FLOOR_100),
+    "ratio only": (STABLE, (NO_CLAMP,)),
+    "ratio only, floor 3e-4 throughout": (STABLE, (NO_CLAMP, *FLOOR)),
+    "ratio only, floor 2.1e-4 throughout": (STABLE, (NO_CLAMP, "train.update_cap_min_rms=0.00021")),
+    "ratio only, floor 3e-4 for 100 iterations": (STABLE, (NO_CLAMP, *FLOOR_100)),
+    "straight-through clamp only": (ORIGINAL, ("network_G.setting.straight_through_clamp=true",)),
 }
+RECIPES = ("original", "stable")
+STRESS_LR = 3e-3
+COLLAPSE_PSNR_DROP = 3.0  # dB below the best validation (the collapse guard's default margin): not recovered
+COLLAPSE_PSNR_FLOOR = 15.0  # dB: a saturated (black/white) output scores 5-10 dB, bicubic upscaling ~24
+PROTOCOLS = {  # name: (learning rate, iterations, validation period, default seeds)
+    "stress": (STRESS_LR, 600, 100, tuple(range(10))),
+    "quality": (2e-4, 1500, 500, (0, 1, 2, 3)),
+}
+LADDER = (1e-3, 3e-3, 6e-3, 1e-2, 2e-2)
 
 
 def build_trainer(options: str, seed: int, lr: float, niter: int, val_freq: int,
@@ -155,18 +162,24 @@ def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, pro
     torch.set_num_threads(1)
     trainer = build_trainer(options, seed, lr, niter, val_freq, extra)
     probe_ = Probe(trainer.model) if probe else None
+    capping = trainer.max_update_ratio is not None
     record: dict[str, Any] = {"options": options, "extra": list(extra), "seed": seed, "lr": lr, "niter": niter,
-                              "l_pix": [], "l_ker": [], "val": [], "stats": []}
+                              "l_pix": [], "l_ker": [], "val": [], "stats": [], "capped": {} if capping else None,
+                              "weight_tensors": sum(p.ndim > 1 for p in trainer.model.parameters())}
     start = time.time()
     for batch in trainer.batches():
         trainer.iteration += 1
-        before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()} if probe_ else {}
+        watch = probe_ is not None or capping
+        before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()} if watch else {}
         losses = trainer.train_step(batch)
         trainer.update_learning_rate()
         record["l_pix"].append(losses["l_pix"])
         record["l_ker"].append(losses["l_ker"])
         if probe_:
             record["stats"].append(probe_.after_step(before))
+        if capping:
+            for name in held_at_cap(trainer, before):
+                record["capped"].setdefault(name, []).append(trainer.iteration)
         finite = math.isfinite(losses["l_pix"]) and math.isfinite(losses["l_ker"])
         if trainer.iteration % val_freq == 0 or not finite:
             record["val"].append([trainer.iteration, psnr_y(trainer) if finite else math.nan])
@@ -177,17 +190,27 @@ def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, pro
     return record
 
 
+def held_at_cap(trainer: Trainer, before: dict[str, torch.Tensor]) -> list[str]:
+    """The weight tensors whose last step (from ``before``) was held at the cap of ``trainer``'s recipe."""
+    return [name for name, p in trainer.model.named_parameters() if p.ndim > 1 and (p.detach() - before[name]).norm()
+            >= 0.999 * update_cap(before[name], trainer.max_update_ratio, trainer.update_cap_floor())]
+
+
 def verdict(record: dict[str, Any]) -> dict[str, Any]:
-    """Collapsed: a non-finite loss, a validation PSNR ``COLLAPSE_PSNR_DROP`` dB below the best so far, or one
-    below ``COLLAPSE_PSNR_FLOOR`` (an output saturated from the start never has a good PSNR to drop from)."""
-    best, first = -math.inf, None
+    """Collapsed (the issue's definition: NaN, or a PSNR fallen to a few dB that never recovers): a non-finite
+    loss, a validation PSNR below ``COLLAPSE_PSNR_FLOOR`` (a saturated output), or a run that ends more than
+    ``COLLAPSE_PSNR_DROP`` dB below its best and stays there; ``dip``: the largest drop below the best so far."""
+    best, first, dip, below_since = -math.inf, None, 0.0, None
     for iteration, psnr in record["val"]:
-        if not math.isfinite(psnr) or psnr < max(best - COLLAPSE_PSNR_DROP, COLLAPSE_PSNR_FLOOR):
+        if not math.isfinite(psnr) or psnr < COLLAPSE_PSNR_FLOOR:
             first = iteration
             break
+        dip = max(dip, best - psnr)
+        below_since = (below_since or iteration) if psnr < best - COLLAPSE_PSNR_DROP else None
         best = max(best, psnr)
     finals = [p for _, p in record["val"]]
-    return {"collapsed": first is not None, "collapse_iter": first, "best_psnr": best,
+    first = first or below_since
+    return {"collapsed": first is not None, "collapse_iter": first, "best_psnr": best, "dip": dip,
             "final_psnr": finals[-1] if finals else math.nan}
 
 
@@ -199,112 +222,60 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def cached_run(out: Path, tag: str, **kwargs: Any) -> dict[str, Any]:
-    """``train_run(**kwargs)``, stored as ``out/tag.json`` (read back instead of rerunning when it exists)."""
+def cached_run(out: Path, tag: str, variant: str, **kwargs: Any) -> dict[str, Any]:
+    """``train_run`` of ``VARIANTS[variant]`` with ``kwargs``, stored as ``out/tag.json`` (read back instead of
+    rerunning when it exists)."""
     path = out / f"{tag}.json"
     if path.exists():
         return json.loads(path.read_text())
     print(f"running {tag} ...", file=sys.stderr, flush=True)
-    record = train_run(**kwargs)
+    options, extra = VARIANTS[variant]
+    record = {"variant": variant, **train_run(options=options, extra=extra, **kwargs)}
     _write_json(path, record)
     print(f"  {tag}: collapsed={record['collapsed']} at {record['collapse_iter']}, "
           f"final PSNR-Y {record['final_psnr']:.2f} dB, {record['seconds']:.0f} s", file=sys.stderr, flush=True)
     return record
 
 
-def stress_run(out: Path, name: str, seed: int) -> dict[str, Any]:
-    """The stress protocol for recipe ``name``; seed 0 is the instrumented (diagnose) run."""
-    tag = f"diagnose_{name}" if seed == 0 else f"stress_{name}_s{seed}"
-    return cached_run(out, tag, options=RECIPES[name], seed=seed, lr=STRESS_LR, niter=600, val_freq=100,
-                      probe=seed == 0)
+def _slug(variant: str) -> str:
+    """The variant's name as part of a file name."""
+    return variant.replace(", ", "_").replace(" ", "_")
 
 
-def diagnose(out: Path) -> list[dict[str, Any]]:
-    return [stress_run(out, name, 0) for name in RECIPES]
+def protocol_run(out: Path, protocol: str, variant: str, seed: int) -> dict[str, Any]:
+    """One run of ``protocol`` (stress or quality); the stress runs of the recipes on seed 0 are instrumented."""
+    lr, niter, val_freq, _ = PROTOCOLS[protocol]
+    probe = protocol == "stress" and seed == 0 and variant in RECIPES
+    tag = f"diagnose_{variant}" if probe else f"{protocol}_{_slug(variant)}_s{seed}"
+    return cached_run(out, tag, variant, seed=seed, lr=lr, niter=niter, val_freq=val_freq, probe=probe)
 
 
-def stress(out: Path, seeds: tuple[int, ...] = STRESS_SEEDS) -> dict[str, list[dict[str, Any]]]:
-    return {name: [stress_run(out, name, s) for s in seeds] for name in RECIPES}
-
-
-def ladder(out: Path) -> dict[str, list[dict[str, Any]]]:
+def ladder(out: Path, variants: tuple[str, ...] = RECIPES) -> dict[str, list[dict[str, Any]]]:
     """Seed 0, 600 iterations, starting from the stress rung: up the ladder until the first collapse when the
     recipe survives the stress rate, else down until the first survival (the rungs between tell nothing)."""
     results: dict[str, list[dict[str, Any]]] = {}
     start = LADDER.index(STRESS_LR)
-    for name, path in RECIPES.items():
-        results[name] = [stress_run(out, name, 0)]
-        survived = not results[name][0]["collapsed"]
+    for variant in variants:
+        results[variant] = [protocol_run(out, "stress", variant, 0)]
+        survived = not results[variant][0]["collapsed"]
         for lr in LADDER[start + 1:] if survived else LADDER[start - 1::-1]:
-            record = cached_run(out, f"ladder_{name}_lr{lr:g}", options=path, seed=0, lr=lr, niter=600, val_freq=100)
-            results[name].append(record)
+            record = cached_run(out, f"ladder_{_slug(variant)}_lr{lr:g}", variant, seed=0, lr=lr, niter=600,
+                                val_freq=100)
+            results[variant].append(record)
             if record["collapsed"] != survived:
                 break
     return results
 
 
-def ablation(out: Path) -> list[dict[str, Any]]:
-    """Each key alone: the stress protocol (seed 0), and the demo rate on ``ABLATION_QUALITY_SEED``."""
-    return [run for name, extra in ABLATIONS.items() for run in (
-        cached_run(out, f"ablation_{name}", options=ORIGINAL, extra=tuple(extra), seed=0, lr=STRESS_LR, niter=600,
-                   val_freq=100),
-        cached_run(out, f"ablation_quality_{name}_s{ABLATION_QUALITY_SEED}", options=ORIGINAL, extra=tuple(extra),
-                   seed=ABLATION_QUALITY_SEED, lr=2e-4, niter=1500, val_freq=500))]
-
-
-def quality(out: Path) -> dict[str, list[dict[str, Any]]]:
-    return {name: [cached_run(out, f"quality_{name}_s{s}", options=path, seed=s, lr=2e-4, niter=1500, val_freq=500)
-                   for s in QUALITY_SEEDS] for name, path in RECIPES.items()}
-
-
-def caps(out: Path, values: tuple[float, ...] = CAP_SWEEP) -> dict[float, list[dict[str, Any]]]:
-    """The stable recipe with ``train.max_update_ratio`` at each of ``values``: the stress protocol on
-    ``CAP_SEEDS`` and the demo-rate quality runs (how tight the cap must be, and what a tight one costs)."""
-    results = {}
-    for cap in values:
-        extra = (f"train.max_update_ratio={cap:g}",)
-        results[cap] = [
-            *(cached_run(out, f"cap{cap:g}_stress_s{s}", options=STABLE, extra=extra, seed=s, lr=STRESS_LR, niter=600,
-                         val_freq=100) for s in CAP_SEEDS),
-            *(cached_run(out, f"cap{cap:g}_quality_s{s}", options=STABLE, extra=extra, seed=s, lr=2e-4, niter=1500,
-                         val_freq=500) for s in QUALITY_SEEDS)]
-    return results
-
-
-def binding(out: Path, seeds: tuple[int, ...] = BINDING_SEEDS) -> list[dict[str, Any]]:
-    """For the stable recipe at the demo rate (2e-4), the iterations at which each weight tensor's step was
-    held at the cap, over the first ``BINDING_NITER`` iterations; stored as ``out/binding_s<seed>.json``."""
-    records = []
-    for seed in seeds:
-        path = out / f"binding_s{seed}.json"
-        if not path.exists():
-            torch.set_num_threads(1)
-            trainer = build_trainer(STABLE, seed, 2e-4, BINDING_NITER, val_freq=10 * BINDING_NITER)
-            weights = [(n, p) for n, p in trainer.model.named_parameters() if p.ndim > 1]
-            capped: dict[str, list[int]] = {}
-            for batch in trainer.batches():
-                trainer.iteration += 1
-                before = [p.detach().clone() for _, p in weights]
-                trainer.train_step(batch)
-                trainer.update_learning_rate()
-                for (name, p), old in zip(weights, before):
-                    if (p.detach() - old).norm() >= 0.999 * STABLE_CAP * old.norm():
-                        capped.setdefault(name, []).append(trainer.iteration)
-                if trainer.iteration >= BINDING_NITER:
-                    break
-            _write_json(path, {"seed": seed, "niter": BINDING_NITER, "tensors": len(weights), "capped": capped})
-        records.append(json.loads(path.read_text()))
-    return records
-
-
 def _load(out: Path, prefix: str) -> list[dict[str, Any]]:
-    """Stored runs whose tag starts with ``prefix``, judged by the current :func:`verdict`."""
+    """Stored runs whose tag starts with ``prefix``, judged by the current :func:`verdict`, by variant and seed."""
     records = [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}*.json"))]
-    return [{**r, **verdict(r)} for r in records]
+    return sorted(({**r, **verdict(r)} for r in records), key=_order)
 
 
-def _recipe(record: dict[str, Any]) -> str:
-    return next(name for name, path in RECIPES.items() if path == record["options"])
+def _order(record: dict[str, Any]) -> tuple[int, int]:
+    """Sort key: the variant's place in ``VARIANTS``, then the seed."""
+    return list(VARIANTS).index(record["variant"]), record["seed"]
 
 
 DIAGNOSIS_ROWS = (200, 250, 270, 280, 283, 285, 290, 293, 295, 296, 298, 300, 303, 306, 309)
@@ -337,92 +308,63 @@ def _collapses(collapsed: list[dict[str, Any]]) -> str:
     return ", ".join(f"s{r['seed']} {r['collapse_iter']}" for r in collapsed) or "-"
 
 
+def _by_variant(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(record["variant"], []).append(record)
+    return groups
+
+
 def report(out: Path) -> str:
     """Markdown tables of every stored result."""
-    lines = ["### Original recipe, seed 0, around the collapse (diagnose)", "",
+    stress_runs = _load(out, "diagnose_") + _load(out, "stress_")  # a diagnose run is the stress run of seed 0
+    quality_runs, ladder_runs = _load(out, "quality_"), _load(out, "ladder_")
+    used = {r["variant"] for r in stress_runs + quality_runs + ladder_runs}
+    lines = ["#### Original recipe, seed 0, around the collapse (diagnose)", "",
              "| iteration | pixel loss | " + " | ".join(DIAGNOSIS_COLUMNS) + " |",
              "|---|---|" + "---|" * len(DIAGNOSIS_COLUMNS), *diagnosis_table(out), "",
-             "### Stress protocol (lr 3e-3, guard off, 600 iterations)", "",
-             "| recipe | seeds | collapsed | first collapse (iter) | best PSNR-Y | final PSNR-Y | l_ker at 400 |",
-             "|---|---|---|---|---|---|---|"]
-    stress_runs = _load(out, "stress_") + _load(out, "diagnose_")  # a diagnose run is the stress run of seed 0
-    for name in RECIPES:
-        runs = sorted((r for r in stress_runs if _recipe(r) == name), key=lambda r: r["seed"])
-        if not runs:
-            continue
+             "#### Recipes measured", "", "| recipe | options file | overrides |", "|---|---|---|"]
+    lines += [f"| {name} | `{Path(options).name}` | {', '.join(f'`{e}`' for e in extra) or '-'} |"
+              for name, (options, extra) in VARIANTS.items() if name in used]
+    lines += ["", "#### Stress protocol (lr 3e-3, guard off, 600 iterations)", "",
+              "| recipe | seeds | collapsed | first collapse (iter) | largest recovered dip | final PSNR-Y "
+              "| capped tensor-steps | l_ker at 400 |", "|---|---|---|---|---|---|---|---|"]
+    for name, runs in _by_variant(sorted(stress_runs, key=_order)).items():
         collapsed = [r for r in runs if r["collapsed"]]
+        capped = [len(sum(r["capped"].values(), [])) for r in runs if r.get("capped") is not None]
         l_ker = [f"s{r['seed']} {np.mean(r['l_ker'][390:400]):.1e}" for r in runs if len(r["l_ker"]) >= 400]
-        seeds = ", ".join(str(r["seed"]) for r in runs)
-        lines.append(f"| {name} | {seeds} | {len(collapsed)}/{len(runs)} | {_collapses(collapsed)} "
-                     f"| {_median([r['best_psnr'] for r in runs])} "
+        deepest = max((r for r in runs if not r["collapsed"]), key=lambda r: r["dip"], default=None)
+        dip = f"{deepest['dip']:.2f} dB (s{deepest['seed']})" if deepest else "-"
+        lines.append(f"| {name} | {', '.join(str(r['seed']) for r in runs)} | {len(collapsed)}/{len(runs)} "
+                     f"| {_collapses(collapsed)} | {dip} "
                      f"| {_median([r['final_psnr'] for r in runs])} "
-                     f"| {', '.join(l_ker) or '-'} |")
-    for record in (r for r in _load(out, "ablation_") if r["lr"] == STRESS_LR):
-        what = " ".join(record["extra"])
-        lines.append(f"| original + {what} | {record['seed']} | {int(record['collapsed'])}/1 "
-                     f"| {record['collapse_iter'] or '-'} | {_median([record['best_psnr']])} "
-                     f"| {_median([record['final_psnr']])} | - |")
-    lines += ["", "### Learning-rate ladder (seed 0, guard off, 600 iterations)", "",
+                     f"| {f'{int(np.median(capped))} (median)' if capped else '-'} | {', '.join(l_ker) or '-'} |")
+    lines += ["", "#### Learning-rate ladder (seed 0, guard off, 600 iterations)", "",
               "| recipe | " + " | ".join(f"{lr:g}" for lr in LADDER) + " | highest survived |",
               "|---|" + "---|" * (len(LADDER) + 1)]
-    rungs = _load(out, "ladder_") + _load(out, "diagnose_")
-    for name in RECIPES:
+    for name, rungs in _by_variant(ladder_runs).items():
+        rungs = rungs + [r for r in stress_runs if r["variant"] == name and r["seed"] == 0]
         cells, highest = [], "-"
         for lr in LADDER:
-            match = [r for r in rungs if _recipe(r) == name and math.isclose(r["lr"], lr)]
-            if not match:
-                cells.append("")
-                continue
-            r = match[0]
-            cells.append(f"collapsed at {r['collapse_iter']}" if r["collapsed"] else f"ok ({r['final_psnr']:.1f} dB)")
-            if not r["collapsed"]:
+            match = [r for r in rungs if math.isclose(r["lr"], lr)]
+            cells.append("" if not match else f"collapsed at {match[0]['collapse_iter']}" if match[0]["collapsed"]
+                         else f"ok ({match[0]['final_psnr']:.1f} dB)")
+            if match and not match[0]["collapsed"]:
                 highest = f"{lr:g}"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {highest} |")
-    lines += ["", "### Quality at the demo learning rate (2e-4, 1500 iterations): PSNR-Y on the demo test set", "",
-              "| recipe | " + " | ".join(f"seed {s}" for s in QUALITY_SEEDS) + " | mean | l_ker 400 | l_ker 1500 |",
-              "|---|" + "---|" * (len(QUALITY_SEEDS) + 3)]
-    for name in RECIPES:
-        runs = sorted((r for r in _load(out, "quality_") if _recipe(r) == name), key=lambda r: r["seed"])
-        if runs:
-            finals = [r["final_psnr"] for r in runs]
-            at_400 = " ".join(f"{np.mean(r['l_ker'][390:400]):.1e}" for r in runs)
-            at_end = " ".join(f"{np.mean(r['l_ker'][-10:]):.1e}" for r in runs)
-            by_seed = {r["seed"]: f"{r['final_psnr']:.2f}" for r in runs}
-            cells = " | ".join(by_seed.get(seed, "-") for seed in QUALITY_SEEDS)
-            lines.append(f"| {name} | {cells} | {np.mean(finals):.2f} | {at_400} | {at_end} |")
-    for record in _load(out, "ablation_quality_"):
-        cells = " | ".join(f"{record['final_psnr']:.2f}" if seed == record["seed"] else "-" for seed in QUALITY_SEEDS)
-        lines.append(f"| original + {' '.join(record['extra'])} | {cells} | - | - | - |")
-    lines += ["", "### The cap's value: the stable recipe at other `train.max_update_ratio` (caps)", "",
-              "| cap | stress: collapsed | first collapse (iter) | stress: final PSNR-Y | "
-              + " | ".join(f"quality seed {s}" for s in QUALITY_SEEDS) + " | quality mean |",
-              "|---|---|---|---|" + "---|" * (len(QUALITY_SEEDS) + 1)]
-    runs_by_cap = {STABLE_CAP: ([r for r in stress_runs if _recipe(r) == "stable"],
-                         [r for r in _load(out, "quality_") if _recipe(r) == "stable"])}
-    for path in out.glob("cap*_stress_*.json"):
-        cap = float(path.name[3:].split("_")[0])
-        runs_by_cap[cap] = (_load(out, f"cap{cap:g}_stress_"), _load(out, f"cap{cap:g}_quality_"))
-    for cap, (stressed, tuned) in sorted(runs_by_cap.items()):
-        if not stressed:
-            continue
-        collapsed = [r for r in stressed if r["collapsed"]]
-        by_seed = {r["seed"]: r["final_psnr"] for r in tuned}
-        mean = f"{np.mean(list(by_seed.values())):.2f}" if len(by_seed) == len(QUALITY_SEEDS) else "-"
-        lines.append(f"| {cap:g}{' (the recipe)' if cap == STABLE_CAP else ''} | {len(collapsed)}/{len(stressed)} "
-                     f"| {_collapses(collapsed)} "
-                     f"| {_median([r['final_psnr'] for r in stressed])} | "
-                     + " | ".join(f"{by_seed[s]:.2f}" if s in by_seed else "-" for s in QUALITY_SEEDS)
-                     + f" | {mean} |")
-    lines += ["", "### Where the cap binds at the demo learning rate (stable recipe, first "
-              f"{BINDING_NITER} iterations)",
-              "", "| seed | weight tensors capped (of all) | capped steps | last capped iteration | tensors |",
-              "|---|---|---|---|---|"]
-    for path in sorted(out.glob("binding_s*.json")):
-        record = json.loads(path.read_text())
-        capped = record["capped"]
-        steps = [it for its in capped.values() for it in its]
-        lines.append(f"| {record['seed']} | {len(capped)} of {record['tensors']} | {len(steps)} "
-                     f"| {max(steps, default='-')} | {', '.join(sorted(capped))} |")
+    seeds = sorted({r["seed"] for r in quality_runs})
+    lines += ["", "#### Quality at the demo learning rate (2e-4, 1500 iterations): PSNR-Y on the demo test set", "",
+              "| recipe | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | capped tensor-steps "
+              "| l_ker 400 | l_ker 1500 |", "|---|" + "---|" * (len(seeds) + 4)]
+    for name, runs in _by_variant(quality_runs).items():
+        by_seed = {r["seed"]: f"{r['final_psnr']:.2f}" for r in runs}
+        mean = f"{np.mean([r['final_psnr'] for r in runs]):.2f}" if len(runs) == len(seeds) else "-"
+        capped = ", ".join(f"s{r['seed']}: {len(steps)} (last {max(steps, default='-')})"
+                           for r in runs if r.get("capped") is not None for steps in [sum(r["capped"].values(), [])])
+        at_400 = " ".join(f"{np.mean(r['l_ker'][390:400]):.1e}" for r in runs)
+        at_end = " ".join(f"{np.mean(r['l_ker'][-10:]):.1e}" for r in runs)
+        lines.append(f"| {name} | " + " | ".join(by_seed.get(s, "-") for s in seeds)
+                     + f" | {mean} | {capped or '-'} | {at_400} | {at_end} |")
     return "\n".join(lines)
 
 
@@ -511,26 +453,23 @@ def plot_diagnosis(out: Path, target: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("diagnose", "stress", "ablation", "ladder", "quality", "caps", "binding", "report",
-                                    "all"))
+    p.add_argument("what", choices=("diagnose", "stress", "quality", "ladder", "report", "all"))
     p.add_argument("--out", type=Path, default=Path("experiments/stability"), help="folder of the stored results")
     p.add_argument("--plot", type=Path, default=Path("docs/stability_diagnosis.png"), help="where to draw the plot")
-    p.add_argument("--seeds", type=int, nargs="+", default=list(STRESS_SEEDS), help="stress protocol seeds")
+    p.add_argument("--recipes", nargs="+", choices=list(VARIANTS), default=list(RECIPES), metavar="RECIPE",
+                   help=f"entries of VARIANTS (default: {' '.join(RECIPES)}); one of: {'; '.join(VARIANTS)}")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds of stress or quality (default: the protocol's)")
     args = p.parse_args(argv)
     if args.what in ("diagnose", "all"):
-        diagnose(args.out)
-    if args.what in ("stress", "all"):
-        stress(args.out, tuple(args.seeds))
-    if args.what in ("ablation", "all"):
-        ablation(args.out)
+        for variant in RECIPES:
+            protocol_run(args.out, "stress", variant, 0)
+    for protocol, (*_, default_seeds) in PROTOCOLS.items():
+        if args.what in (protocol, "all"):
+            for seed in args.seeds or default_seeds:
+                for variant in args.recipes:
+                    protocol_run(args.out, protocol, variant, seed)
     if args.what in ("ladder", "all"):
-        ladder(args.out)
-    if args.what in ("quality", "all"):
-        quality(args.out)
-    if args.what in ("caps", "all"):
-        caps(args.out)
-    if args.what in ("binding", "all"):
-        binding(args.out)
+        ladder(args.out, tuple(args.recipes))
     if args.what in ("report", "all"):
         print(report(args.out))
         if (args.out / "diagnose_original.json").exists():

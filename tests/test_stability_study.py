@@ -1,0 +1,51 @@
+"""``scripts/stability_study.py`` (docs/stability.md): its collapse verdict and the tables it draws from stored runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import runpy
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY = runpy.run_path(str(REPO / "scripts" / "stability_study.py"))
+
+
+def _record(variant: str, seed: int, val: list[list[float]], capped: dict[str, list[int]] | None = None,
+            lr: float = 3e-3) -> dict[str, Any]:
+    options, extra = STUDY["VARIANTS"][variant]
+    niter = int(val[-1][0])
+    return {"variant": variant, "options": options, "extra": list(extra), "seed": seed, "lr": lr, "niter": niter,
+            "l_pix": [0.05] * niter, "l_ker": [2e-3] * niter, "val": val, "stats": [], "capped": capped}
+
+
+def test_verdict_counts_nan_saturation_and_unrecovered_drops_as_collapses_and_measures_dips() -> None:
+    verdict = STUDY["verdict"]
+    assert verdict({"val": [[100, 24.0], [200, 25.0], [300, 24.5]]}) | {"best_psnr": 0} == {
+        "collapsed": False, "collapse_iter": None, "best_psnr": 0, "dip": 0.5, "final_psnr": 24.5}
+    recovered = verdict({"val": [[100, 24.0], [200, 25.0], [300, 20.0], [400, 24.5]]})
+    assert not recovered["collapsed"] and recovered["dip"] == 5.0
+    assert verdict({"val": [[100, 24.0], [200, 25.0], [300, 21.9], [400, 20.0]]})["collapse_iter"] == 300  # stays down
+    assert verdict({"val": [[100, 24.0], [150, math.nan]]})["collapse_iter"] == 150
+    assert verdict({"val": [[100, 7.3], [200, 7.3]]})["collapse_iter"] == 100  # saturated from the start
+
+
+def test_report_tables_every_stored_variant_with_its_collapses_and_capped_steps(tmp_path: Path) -> None:
+    runs = {
+        "diagnose_original": _record("original", 0, [[100, 24.0], [200, 25.0], [300, math.nan]]),
+        "stress_original_s1": _record("original", 1, [[100, 7.3], [200, 7.3]]),
+        "diagnose_stable": _record("stable", 0, [[100, 24.0], [200, 25.5]], {"a": [1, 2, 3], "b": [2]}),
+        "stress_stable_s1": _record("stable", 1, [[100, 24.0], [200, 23.0], [300, 25.0]], {"a": [1]}),
+        "quality_original_s0": _record("original", 0, [[500, 25.0], [1500, 26.0]], lr=2e-4),
+        "quality_stable_s0": _record("stable", 0, [[500, 25.0], [1500, 26.25]], {"a": [3, 37]}, lr=2e-4),
+    }
+    for tag, record in runs.items():
+        (tmp_path / f"{tag}.json").write_text(json.dumps(record))
+    lines = STUDY["report"](tmp_path).splitlines()
+    stress = [line for line in lines if line.startswith(("| original | 0, 1 |", "| stable | 0, 1 |"))]
+    assert stress[0].startswith("| original | 0, 1 | 2/2 | s0 300, s1 100 |")
+    assert stress[1].startswith("| stable | 0, 1 | 0/2 | - | 1.00 dB (s1) | 25.25 (median of 2) | 2 (median) |")
+    quality = [line for line in lines if line.startswith(("| original | 26.00", "| stable | 26.25"))]
+    assert quality == ["| original | 26.00 | 26.00 | - | 2.0e-03 | 2.0e-03 |",
+                       "| stable | 26.25 | 26.25 | s0: 2 (last 37) | 2.0e-03 | 2.0e-03 |"]
