@@ -223,11 +223,12 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
 
 
 def cached_run(out: Path, tag: str, variant: str, **kwargs: Any) -> dict[str, Any]:
-    """``train_run`` of ``VARIANTS[variant]`` with ``kwargs``, stored as ``out/tag.json`` (read back instead of
-    rerunning when it exists)."""
+    """``train_run`` of ``VARIANTS[variant]`` with ``kwargs``, stored as ``out/tag.json`` (read back and judged by
+    the current :func:`verdict` instead of rerunning when it exists)."""
     path = out / f"{tag}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
+        return {**record, **verdict(record)}
     print(f"running {tag} ...", file=sys.stderr, flush=True)
     options, extra = VARIANTS[variant]
     record = {"variant": variant, **train_run(options=options, extra=extra, **kwargs)}
@@ -262,7 +263,7 @@ def ladder(out: Path, variants: tuple[str, ...] = RECIPES) -> dict[str, list[dic
             record = cached_run(out, f"ladder_{_slug(variant)}_lr{lr:g}", variant, seed=0, lr=lr, niter=600,
                                 val_freq=100)
             results[variant].append(record)
-            if record["collapsed"] != survived:
+            if record["collapsed"] == survived:  # the first rung on the other side
                 break
     return results
 
@@ -298,9 +299,9 @@ def diagnosis_table(out: Path) -> list[str]:
     return rows
 
 
-def _median(values: list[float]) -> str:
+def _median(values: list[float], fmt: str = ".2f") -> str:
     finite = [v for v in values if math.isfinite(v)]
-    return f"{np.median(finite):.2f} (median of {len(finite)})" if finite else "-"
+    return f"{np.median(finite):{fmt}} (median of {len(finite)})" if finite else "-"
 
 
 def _collapses(collapsed: list[dict[str, Any]]) -> str:
@@ -338,7 +339,7 @@ def report(out: Path) -> str:
         lines.append(f"| {name} | {', '.join(str(r['seed']) for r in runs)} | {len(collapsed)}/{len(runs)} "
                      f"| {_collapses(collapsed)} | {dip} "
                      f"| {_median([r['final_psnr'] for r in runs])} "
-                     f"| {f'{int(np.median(capped))} (median)' if capped else '-'} | {', '.join(l_ker) or '-'} |")
+                     f"| {_median(capped, '.0f')} | {', '.join(l_ker) or '-'} |")
     lines += ["", "#### Learning-rate ladder (seed 0, guard off, 600 iterations)", "",
               "| recipe | " + " | ".join(f"{lr:g}" for lr in LADDER) + " | highest survived |",
               "|---|" + "---|" * (len(LADDER) + 1)]

@@ -45,7 +45,23 @@ def test_report_tables_every_stored_variant_with_its_collapses_and_capped_steps(
     lines = STUDY["report"](tmp_path).splitlines()
     stress = [line for line in lines if line.startswith(("| original | 0, 1 |", "| stable | 0, 1 |"))]
     assert stress[0].startswith("| original | 0, 1 | 2/2 | s0 300, s1 100 |")
-    assert stress[1].startswith("| stable | 0, 1 | 0/2 | - | 1.00 dB (s1) | 25.25 (median of 2) | 2 (median) |")
+    assert stress[1].startswith("| stable | 0, 1 | 0/2 | - | 1.00 dB (s1) | 25.25 (median of 2) | 2 (median of 2) |")
     quality = [line for line in lines if line.startswith(("| original | 26.00", "| stable | 26.25"))]
     assert quality == ["| original | 26.00 | 26.00 | - | 2.0e-03 | 2.0e-03 |",
                        "| stable | 26.25 | 26.25 | s0: 2 (last 37) | 2.0e-03 | 2.0e-03 |"]
+
+
+def test_ladder_climbs_from_the_stress_rate_until_the_first_collapse_or_descends_until_the_first_survival(
+    tmp_path: Path,
+) -> None:
+    """Every rung is stored, so nothing trains: the ladder reads the rungs it needs and stops at the first one on
+    the other side (the rungs beyond it are not read)."""
+    ok, nan = [[100, 24.0], [200, 25.0]], [[100, 24.0], [150, math.nan]]
+    runs = {"diagnose_stable": ("stable", 3e-3, ok), "ladder_stable_lr0.006": ("stable", 6e-3, ok),
+            "ladder_stable_lr0.01": ("stable", 1e-2, nan), "ladder_stable_lr0.02": ("stable", 2e-2, ok),
+            "diagnose_original": ("original", 3e-3, nan), "ladder_original_lr0.001": ("original", 1e-3, ok)}
+    for tag, (variant, lr, val) in runs.items():
+        (tmp_path / f"{tag}.json").write_text(json.dumps(_record(variant, 0, val, lr=lr)))
+    rungs = STUDY["ladder"](tmp_path)
+    assert [(r["lr"], r["collapsed"]) for r in rungs["stable"]] == [(3e-3, False), (6e-3, False), (1e-2, True)]
+    assert [(r["lr"], r["collapsed"]) for r in rungs["original"]] == [(3e-3, True), (1e-3, False)]
