@@ -6,8 +6,8 @@
     python scripts/stability_study.py ladder     # highest learning rate each recipe survives (seed 0)
     python scripts/stability_study.py report     # tables (markdown) and the plot from the stored results
 
-``--recipes`` picks other entries of ``VARIANTS`` (the pieces of the stable recipe alone, other cap values, its
-first version) and ``--seeds`` other seeds. Each run is stored as JSON under ``--out`` (default
+``--recipes`` picks other entries of ``VARIANTS`` (each key of the stable recipe alone, another ratio, floors on
+the cap) and ``--seeds`` other seeds. Each run is stored as JSON under ``--out`` (default
 ``experiments/stability``) and reused by later calls (delete a file to rerun that run). Build the demo data
 first: ``python scripts/prepare_demo_data.py``. Run it from the repository root with one thread per process
 (``OMP_NUM_THREADS=1``) for comparable timings.
