@@ -164,8 +164,7 @@ def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, pro
     probe_ = Probe(trainer.model) if probe else None
     capping = trainer.max_update_ratio is not None
     record: dict[str, Any] = {"options": options, "extra": list(extra), "seed": seed, "lr": lr, "niter": niter,
-                              "l_pix": [], "l_ker": [], "val": [], "stats": [], "capped": {} if capping else None,
-                              "weight_tensors": sum(p.ndim > 1 for p in trainer.model.parameters())}
+                              "l_pix": [], "l_ker": [], "val": [], "stats": [], "capped": {} if capping else None}
     start = time.time()
     for batch in trainer.batches():
         trainer.iteration += 1
@@ -309,6 +308,11 @@ def _collapses(collapsed: list[dict[str, Any]]) -> str:
     return ", ".join(f"s{r['seed']} {r['collapse_iter']}" for r in collapsed) or "-"
 
 
+def _capped_iterations(record: dict[str, Any]) -> list[int]:
+    """The iteration of every tensor-step the cap held back in the run (one entry per tensor and iteration)."""
+    return [iteration for iterations in record["capped"].values() for iteration in iterations]
+
+
 def _by_variant(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in records:
@@ -332,7 +336,7 @@ def report(out: Path) -> str:
               "| capped tensor-steps | l_ker at 400 |", "|---|---|---|---|---|---|---|---|"]
     for name, runs in _by_variant(sorted(stress_runs, key=_order)).items():
         collapsed = [r for r in runs if r["collapsed"]]
-        capped = [len(sum(r["capped"].values(), [])) for r in runs if r.get("capped") is not None]
+        capped = [len(_capped_iterations(r)) for r in runs if r.get("capped") is not None]
         l_ker = [f"s{r['seed']} {np.mean(r['l_ker'][390:400]):.1e}" for r in runs if len(r["l_ker"]) >= 400]
         deepest = max((r for r in runs if not r["collapsed"]), key=lambda r: r["dip"], default=None)
         dip = f"{deepest['dip']:.2f} dB (s{deepest['seed']})" if deepest else "-"
@@ -361,7 +365,7 @@ def report(out: Path) -> str:
         by_seed = {r["seed"]: f"{r['final_psnr']:.2f}" for r in runs}
         mean = f"{np.mean([r['final_psnr'] for r in runs]):.2f}" if len(runs) == len(seeds) else "-"
         capped = ", ".join(f"s{r['seed']}: {len(steps)} (last {max(steps, default='-')})"
-                           for r in runs if r.get("capped") is not None for steps in [sum(r["capped"].values(), [])])
+                           for r in runs if r.get("capped") is not None for steps in [_capped_iterations(r)])
         at_400 = " ".join(f"{np.mean(r['l_ker'][390:400]):.1e}" for r in runs)
         at_end = " ".join(f"{np.mean(r['l_ker'][-10:]):.1e}" for r in runs)
         lines.append(f"| {name} | " + " | ".join(by_seed.get(s, "-") for s in seeds)
