@@ -3,14 +3,15 @@
     python scripts/stability_study.py diagnose   # instrumented stress runs of both recipes (per-layer stats), seed 0
     python scripts/stability_study.py stress     # stress protocol (lr 3e-3, guard off, 600 it), seeds 0-9
     python scripts/stability_study.py quality    # demo learning rate 2e-4, 1500 it, seeds 0-3
+    python scripts/stability_study.py early      # demo learning rate 2e-4, the first 300 it, seeds 0-7
     python scripts/stability_study.py ladder     # highest learning rate each recipe survives (seed 0)
     python scripts/stability_study.py report     # tables (markdown) and the plot from the stored results
 
-``--recipes`` picks other entries of ``VARIANTS`` (each key of the stable recipe alone, another ratio, floors on
-the cap) and ``--seeds`` other seeds. Each run is stored as JSON under ``--out`` (default
-``experiments/stability``) and reused by later calls (delete a file to rerun that run). Build the demo data
-first: ``python scripts/prepare_demo_data.py``. Run it from the repository root with one thread per process
-(``OMP_NUM_THREADS=1``) for comparable timings.
+``--recipes`` picks other entries of ``VARIANTS`` (the straight-through clamp, another ratio, floors on the cap,
+a larger initialisation of the feature block) and ``--seeds`` other seeds. Each run is stored as JSON under
+``--out`` (default ``experiments/stability``) and reused by later calls (delete a file to rerun that run). Build
+the demo data first: ``python scripts/prepare_demo_data.py``. Run it from the repository root with one thread per
+process (``OMP_NUM_THREADS=1``) for comparable timings.
 """
 
 from __future__ import annotations
@@ -38,20 +39,21 @@ from dcls.step import update_cap
 
 ORIGINAL = "options/demo/train_demo_x4.yml"
 STABLE = "options/demo/train_demo_x4_stable.yml"
-NO_CLAMP = "network_G.setting.straight_through_clamp=false"
+CLAMP = "network_G.setting.straight_through_clamp=true"
 FLOOR = ("train.update_cap_min_rms=0.0003",)
 FLOOR_100 = (*FLOOR, "train.update_cap_min_rms_iters=100")
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name: (options file, overrides); the two recipes first
     "original": (ORIGINAL, ()),
     "stable": (STABLE, ()),
-    "stable, ratio 2e-2": (STABLE, ("train.max_update_ratio=0.02",)),
+    "stable + straight-through clamp": (STABLE, (CLAMP,)),
+    "straight-through clamp only": (ORIGINAL, (CLAMP,)),
     "stable, floor 3e-4 throughout": (STABLE, FLOOR),
+    "stable, floor 2.1e-4 throughout": (STABLE, ("train.update_cap_min_rms=0.00021",)),
     "stable, floor 3e-4 for 100 iterations": (STABLE, FLOOR_100),
-    "ratio only": (STABLE, (NO_CLAMP,)),
-    "ratio only, floor 3e-4 throughout": (STABLE, (NO_CLAMP, *FLOOR)),
-    "ratio only, floor 2.1e-4 throughout": (STABLE, (NO_CLAMP, "train.update_cap_min_rms=0.00021")),
-    "ratio only, floor 3e-4 for 100 iterations": (STABLE, (NO_CLAMP, *FLOOR_100)),
-    "straight-through clamp only": (ORIGINAL, ("network_G.setting.straight_through_clamp=true",)),
+    "stable + straight-through clamp, ratio 2e-2": (STABLE, (CLAMP, "train.max_update_ratio=0.02")),
+    "stable + straight-through clamp, floor 3e-4 throughout": (STABLE, (CLAMP, *FLOOR)),
+    "stable + straight-through clamp, floor 3e-4 for 100 iterations": (STABLE, (CLAMP, *FLOOR_100)),
+    "stable + straight-through clamp, feature init 0.4": (STABLE, (CLAMP, "network_G.setting.feature_init_scale=0.4")),
 }
 RECIPES = ("original", "stable")
 STRESS_LR = 3e-3
@@ -60,7 +62,9 @@ COLLAPSE_PSNR_FLOOR = 15.0  # dB: a saturated (black/white) output scores 5-10 d
 PROTOCOLS = {  # name: (learning rate, iterations, validation period, default seeds)
     "stress": (STRESS_LR, 600, 100, tuple(range(10))),
     "quality": (2e-4, 1500, 500, (0, 1, 2, 3)),
+    "early": (2e-4, 300, 300, tuple(range(8))),
 }
+LOSS_WINDOWS = ((1, 50), (51, 300), (1001, 1500))  # iterations (inclusive) of the training-loss comparison
 LADDER = (1e-3, 3e-3, 6e-3, 1e-2, 2e-2)
 
 
@@ -243,7 +247,7 @@ def _slug(variant: str) -> str:
 
 
 def protocol_run(out: Path, protocol: str, variant: str, seed: int) -> dict[str, Any]:
-    """One run of ``protocol`` (stress or quality); the stress runs of the recipes on seed 0 are instrumented."""
+    """One run of ``protocol`` (stress, quality or early); the stress runs of the recipes on seed 0 are instrumented."""
     lr, niter, val_freq, _ = PROTOCOLS[protocol]
     probe = protocol == "stress" and seed == 0 and variant in RECIPES
     tag = f"diagnose_{variant}" if probe else f"{protocol}_{_slug(variant)}_s{seed}"
@@ -308,6 +312,13 @@ def _collapses(collapsed: list[dict[str, Any]]) -> str:
     return ", ".join(f"s{r['seed']} {r['collapse_iter']}" for r in collapsed) or "-"
 
 
+def _final_loss(runs: list[dict[str, Any]]) -> str:
+    """Median and largest mean pixel loss over the last 50 iterations of the runs whose losses stayed finite (a
+    saturated output scores 0.3-0.5, a learning one 0.04-0.06)."""
+    finals = [float(np.mean(r["l_pix"][-50:])) for r in runs if np.isfinite(r["l_pix"]).all()]
+    return f"{np.median(finals):.3f} ({max(finals):.3f})" if finals else "-"
+
+
 def _capped_iterations(record: dict[str, Any]) -> list[int]:
     """The iteration of every tensor-step the cap held back in the run (one entry per tensor and iteration)."""
     return [iteration for iterations in record["capped"].values() for iteration in iterations]
@@ -333,7 +344,8 @@ def report(out: Path) -> str:
               for name, (options, extra) in VARIANTS.items() if name in used]
     lines += ["", "#### Stress protocol (lr 3e-3, guard off, 600 iterations)", "",
               "| recipe | seeds | collapsed | first collapse (iter) | largest recovered dip | final PSNR-Y "
-              "| capped tensor-steps | l_ker at 400 |", "|---|---|---|---|---|---|---|---|"]
+              "| capped tensor-steps | l_ker at 400 | training loss, last 50 it (max) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, runs in _by_variant(sorted(stress_runs, key=_order)).items():
         collapsed = [r for r in runs if r["collapsed"]]
         capped = [len(_capped_iterations(r)) for r in runs if r.get("capped") is not None]
@@ -343,7 +355,7 @@ def report(out: Path) -> str:
         lines.append(f"| {name} | {', '.join(str(r['seed']) for r in runs)} | {len(collapsed)}/{len(runs)} "
                      f"| {_collapses(collapsed)} | {dip} "
                      f"| {_median([r['final_psnr'] for r in runs])} "
-                     f"| {_median(capped, '.0f')} | {', '.join(l_ker) or '-'} |")
+                     f"| {_median(capped, '.0f')} | {', '.join(l_ker) or '-'} | {_final_loss(runs)} |")
     lines += ["", "#### Learning-rate ladder (seed 0, guard off, 600 iterations)", "",
               "| recipe | " + " | ".join(f"{lr:g}" for lr in LADDER) + " | highest survived |",
               "|---|" + "---|" * (len(LADDER) + 1)]
@@ -370,7 +382,33 @@ def report(out: Path) -> str:
         at_end = " ".join(f"{np.mean(r['l_ker'][-10:]):.1e}" for r in runs)
         lines.append(f"| {name} | " + " | ".join(by_seed.get(s, "-") for s in seeds)
                      + f" | {mean} | {capped or '-'} | {at_400} | {at_end} |")
+    lines += loss_table(quality_runs + _load(out, "early_"))
     return "\n".join(lines)
+
+
+def loss_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Mean training loss of each variant relative to the original's on the same seed (so on the same batches),
+    over ``LOSS_WINDOWS``: a less noisy comparison than one validation at the end."""
+    original = {r["seed"]: np.asarray(r["l_pix"]) for r in runs if r["variant"] == "original"}
+    lines = ["", "#### Training loss at the demo learning rate, relative to the original recipe's (same seeds)", "",
+             "| recipe | seeds | " + " | ".join(f"iterations {a}-{b}" for a, b in LOSS_WINDOWS) + " |",
+             "|---|---|" + "---|" * len(LOSS_WINDOWS)]
+    for name, group in _by_variant(runs).items():
+        longest = {}  # per seed, the longest run (a quality run's first iterations are an early run)
+        for r in sorted(group, key=lambda r: len(r["l_pix"])):
+            longest[r["seed"]] = r
+        group = [r for seed, r in sorted(longest.items()) if seed in original]
+        if name == "original" or not group:
+            continue
+        cells = []
+        for a, b in LOSS_WINDOWS:
+            ratios = [np.mean(r["l_pix"][a - 1:b]) / np.mean(original[r["seed"]][a - 1:b]) - 1
+                      for r in group if len(r["l_pix"]) >= b]
+            cells.append(f"{100 * np.mean(ratios):+.1f} % ({sum(x > 0 for x in ratios)}/{len(ratios)} higher)"
+                         if ratios else "")
+        seeds = sorted({r["seed"] for r in group})
+        lines.append(f"| {name} | {', '.join(map(str, seeds))} | " + " | ".join(cells) + " |")
+    return lines
 
 
 PANELS = (  # (title, statistic, log scale)
@@ -458,12 +496,12 @@ def plot_diagnosis(out: Path, target: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("diagnose", "stress", "quality", "ladder", "report", "all"))
+    p.add_argument("what", choices=("diagnose", "stress", "quality", "early", "ladder", "report", "all"))
     p.add_argument("--out", type=Path, default=Path("experiments/stability"), help="folder of the stored results")
     p.add_argument("--plot", type=Path, default=Path("docs/stability_diagnosis.png"), help="where to draw the plot")
     p.add_argument("--recipes", nargs="+", choices=list(VARIANTS), default=list(RECIPES), metavar="RECIPE",
                    help=f"entries of VARIANTS (default: {' '.join(RECIPES)}); one of: {'; '.join(VARIANTS)}")
-    p.add_argument("--seeds", type=int, nargs="+", help="seeds of stress or quality (default: the protocol's)")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds of stress, quality or early (default: the protocol's)")
     args = p.parse_args(argv)
     if args.what in ("diagnose", "all"):
         for variant in RECIPES:

@@ -91,3 +91,16 @@ def test_cuda_forward_matches_cpu() -> None:
         torch.backends.cudnn.allow_tf32 = tf32
     torch.testing.assert_close(sr_gpu.cpu(), sr_cpu, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(k_gpu.cpu(), k_cpu, atol=1e-5, rtol=1e-4)
+
+
+def test_feature_init_scale_rescales_only_the_feature_blocks_initial_weights() -> None:
+    """The default is the original initialisation (0.1x Kaiming); another scale multiplies exactly the feature
+    block's convolution weights, drawing the same random numbers."""
+    torch.manual_seed(0)
+    default = DCLS(**TINY).state_dict()
+    torch.manual_seed(0)
+    larger = DCLS(**TINY, feature_init_scale=0.4).state_dict()
+    rescaled = {name for name in default if not torch.equal(default[name], larger[name])}
+    assert rescaled == {f"Restorer.feature_block.{i}.conv{j}.weight" for i in range(3) for j in (1, 2)}
+    for name in rescaled:
+        torch.testing.assert_close(larger[name], 4 * default[name])

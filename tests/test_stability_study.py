@@ -65,3 +65,27 @@ def test_ladder_climbs_from_the_stress_rate_until_the_first_collapse_or_descends
     rungs = STUDY["ladder"](tmp_path)
     assert [(r["lr"], r["collapsed"]) for r in rungs["stable"]] == [(3e-3, False), (6e-3, False), (1e-2, True)]
     assert [(r["lr"], r["collapsed"]) for r in rungs["original"]] == [(3e-3, True), (1e-3, False)]
+
+
+def test_loss_table_compares_each_variant_with_the_original_on_the_same_seeds_and_prefers_the_longest_run() -> None:
+    def run(variant: str, seed: int, early: float, late: float, niter: int) -> dict[str, Any]:
+        record = _record(variant, seed, [[niter, 25.0]], lr=2e-4)
+        record["l_pix"] = [early] * 50 + [late] * (niter - 50)
+        return record
+
+    runs = [run("original", 0, 0.2, 0.04, 1500), run("original", 1, 0.2, 0.04, 1500),
+            run("stable", 0, 0.1, 0.042, 1500), run("stable", 0, 9.0, 9.0, 300),  # seed 0's early run: superseded
+            run("stable", 1, 0.3, 0.04, 300), run("stable", 7, 0.1, 0.04, 300)]  # seed 7: no original to compare
+    lines = STUDY["loss_table"](runs)
+    assert lines[-1] == ("| stable | 0, 1 | +0.0 % (1/2 higher) | +2.5 % (1/2 higher) | +5.0 % (1/1 higher) |")
+
+
+def test_stress_table_reports_the_final_training_loss_of_runs_that_stayed_finite(tmp_path: Path) -> None:
+    saturated = _record("original", 0, [[100, 24.0], [200, 7.3]])
+    saturated["l_pix"] = [0.05] * 150 + [0.45] * 50
+    nan = _record("original", 1, [[100, 24.0], [150, math.nan]])
+    nan["l_pix"][-1] = math.nan
+    for tag, record in (("stress_original_s0", saturated), ("stress_original_s1", nan)):
+        (tmp_path / f"{tag}.json").write_text(json.dumps(record))
+    row = next(line for line in STUDY["report"](tmp_path).splitlines() if line.startswith("| original | 0, 1 |"))
+    assert row.endswith("| 0.450 (0.450) |")

@@ -36,21 +36,22 @@ def clamp_unit(x: torch.Tensor, straight_through: bool = False) -> torch.Tensor:
 
 
 class ResidualBlockNoBN(nn.Module):
-    """``x + conv(lrelu(conv(x)))``; initialised at 0.1 scale so deep stacks start near identity."""
+    """``x + conv(lrelu(conv(x)))``; initialised at ``init_scale`` (0.1 by default, so deep stacks start near
+    identity) times Kaiming scale."""
 
-    def __init__(self, nf: int = 64) -> None:
+    def __init__(self, nf: int = 64, init_scale: float = 0.1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
         self.relu = nn.LeakyReLU(0.1, inplace=True)
-        initialize_weights(self, 0.1)
+        initialize_weights(self, init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(self.relu(self.conv1(x)))
 
 
-def residual_stack(nf: int, n_blocks: int) -> nn.Sequential:
-    return nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(n_blocks)])
+def residual_stack(nf: int, n_blocks: int, init_scale: float = 0.1) -> nn.Sequential:
+    return nn.Sequential(*[ResidualBlockNoBN(nf, init_scale) for _ in range(n_blocks)])
 
 
 class CALayer(nn.Module):

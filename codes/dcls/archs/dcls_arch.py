@@ -123,17 +123,18 @@ def _upsampler(nf: int, out_nc: int, scale: int) -> nn.Module:
 class Restorer(nn.Module):
     """Restores the HR image from the LR image and its kernel: a CLS-deconvolved path and a plain path through
     ``ng`` groups of dual-path attention blocks, fused, upsampled and clamped to [0, 1] (with
-    ``straight_through_clamp`` the clamp passes gradients through: same outputs, see :func:`clamp_unit`)."""
+    ``straight_through_clamp`` the clamp passes gradients through: same outputs, see :func:`clamp_unit`).
+    ``feature_init_scale`` only sets the feature block's initial weights (times Kaiming scale; the original's 0.1)."""
 
     def __init__(
         self, in_nc: int = PAPER.in_nc, nf: int = PAPER.nf, nb: int = PAPER.nb, ng: int = PAPER.ng, scale: int = 4,
-        reduction: int = PAPER.reduction, straight_through_clamp: bool = False,
+        reduction: int = PAPER.reduction, straight_through_clamp: bool = False, feature_init_scale: float = 0.1,
     ) -> None:
         super().__init__()
         self.straight_through_clamp = straight_through_clamp
         nf2 = nf // reduction
         self.conv_first = nn.Conv2d(in_nc, nf, 3, 1, 1)
-        self.feature_block = residual_stack(nf, 3)
+        self.feature_block = residual_stack(nf, 3, feature_init_scale)
         self.head1 = nn.Conv2d(nf, nf2, 3, 1, 1)
         self.head2 = CLS(nf, reduction=reduction)
         self.body = nn.ModuleList(DPCAG(nf, nf2, 3, 3, nb) for _ in range(ng))
@@ -166,6 +167,7 @@ class DCLS(nn.Module):
         kernel_size: int = 21,
         reduction: int = PAPER.reduction,
         straight_through_clamp: bool = False,
+        feature_init_scale: float = 0.1,
     ) -> None:
         super().__init__()
         if upscale not in SUPPORTED_SCALES:
@@ -175,7 +177,7 @@ class DCLS(nn.Module):
         self.ksize = kernel_size
         self.scale = upscale
         self.Restorer = Restorer(in_nc=in_nc, nf=nf, nb=nb, ng=ng, scale=upscale, reduction=reduction,
-                                 straight_through_clamp=straight_through_clamp)
+                                 straight_through_clamp=straight_through_clamp, feature_init_scale=feature_init_scale)
         self.Estimator = Estimator(in_nc=in_nc, nf=nf, para_len=input_para, kernel_size=kernel_size)
 
     def forward(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
