@@ -319,6 +319,15 @@ def _final_loss(runs: list[dict[str, Any]]) -> str:
     return f"{np.median(finals):.3f} ({max(finals):.3f})" if finals else "-"
 
 
+def _paired(differences: list[float]) -> str:
+    """Mean of paired differences (dB) with its standard error and how many are positive."""
+    if len(differences) < 2:
+        return f"{differences[0]:+.2f} dB" if differences else "-"
+    se = np.std(differences, ddof=1) / math.sqrt(len(differences))
+    wins = sum(d > 0 for d in differences)
+    return f"{np.mean(differences):+.2f} dB (se {se:.2f}; higher on {wins} of {len(differences)})"
+
+
 def _capped_iterations(record: dict[str, Any]) -> list[int]:
     """The iteration of every tensor-step the cap held back in the run (one entry per tensor and iteration)."""
     return [iteration for iterations in record["capped"].values() for iteration in iterations]
@@ -371,17 +380,20 @@ def report(out: Path) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {highest} |")
     seeds = sorted({r["seed"] for r in quality_runs})
     lines += ["", "#### Quality at the demo learning rate (2e-4, 1500 iterations): PSNR-Y on the demo test set", "",
-              "| recipe | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | capped tensor-steps "
-              "| l_ker 400 | l_ker 1500 |", "|---|" + "---|" * (len(seeds) + 4)]
+              "| recipe | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | minus the original (same seeds) "
+              "| capped tensor-steps | l_ker 400 | l_ker 1500 |", "|---|" + "---|" * (len(seeds) + 5)]
+    original = {r["seed"]: r["final_psnr"] for r in quality_runs if r["variant"] == "original"}
     for name, runs in _by_variant(quality_runs).items():
         by_seed = {r["seed"]: f"{r['final_psnr']:.2f}" for r in runs}
         mean = f"{np.mean([r['final_psnr'] for r in runs]):.2f}" if len(runs) == len(seeds) else "-"
+        paired = _paired([r["final_psnr"] - original[r["seed"]] for r in runs if r["seed"] in original])
         capped = ", ".join(f"s{r['seed']}: {len(steps)} (last {max(steps, default='-')})"
                            for r in runs if r.get("capped") is not None for steps in [_capped_iterations(r)])
         at_400 = " ".join(f"{np.mean(r['l_ker'][390:400]):.1e}" for r in runs)
         at_end = " ".join(f"{np.mean(r['l_ker'][-10:]):.1e}" for r in runs)
         lines.append(f"| {name} | " + " | ".join(by_seed.get(s, "-") for s in seeds)
-                     + f" | {mean} | {capped or '-'} | {at_400} | {at_end} |")
+                     + f" | {mean} | {paired if name != 'original' else '-'} | {capped or '-'} | {at_400} "
+                     f"| {at_end} |")
     lines += loss_table(quality_runs + _load(out, "early_"))
     return "\n".join(lines)
 

@@ -47,8 +47,9 @@ def test_report_tables_every_stored_variant_with_its_collapses_and_capped_steps(
     assert stress[0].startswith("| original | 0, 1 | 2/2 | s0 300, s1 100 |")
     assert stress[1].startswith("| stable | 0, 1 | 0/2 | - | 1.00 dB (s1) | 25.25 (median of 2) | 2 (median of 2) |")
     quality = [line for line in lines if line.startswith(("| original | 26.00", "| stable | 26.25"))]
-    assert quality == ["| original | 26.00 | 26.00 | - | 2.0e-03 | 2.0e-03 |",
-                       "| stable | 26.25 | 26.25 | s0: 2 (last 37) | 2.0e-03 | 2.0e-03 |"]
+    assert quality == ["| original | 26.00 | 26.00 | - | - | 2.0e-03 | 2.0e-03 |",
+                       "| stable | 26.25 | 26.25 | +0.25 dB | s0: 2 (last 37) | 2.0e-03 | 2.0e-03 |"]
+    assert STUDY["_paired"]([0.1, -0.1, 0.3]) == "+0.10 dB (se 0.12; higher on 2 of 3)"
 
 
 def test_ladder_climbs_from_the_stress_rate_until_the_first_collapse_or_descends_until_the_first_survival(
