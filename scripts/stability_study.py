@@ -398,17 +398,20 @@ def report(out: Path) -> str:
     return "\n".join(lines)
 
 
+def _longest_per_seed(runs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Per seed, the longest of ``runs`` (a quality run's first iterations are an early run)."""
+    return {r["seed"]: r for r in sorted(runs, key=lambda r: len(r["l_pix"]))}
+
+
 def loss_table(runs: list[dict[str, Any]]) -> list[str]:
     """Mean training loss of each variant relative to the original's on the same seed (so on the same batches),
     over ``LOSS_WINDOWS``: a less noisy comparison than one validation at the end."""
-    original = {r["seed"]: np.asarray(r["l_pix"]) for r in runs if r["variant"] == "original"}
+    by_variant = {name: _longest_per_seed(group) for name, group in _by_variant(runs).items()}
+    original = {seed: np.asarray(r["l_pix"]) for seed, r in by_variant.get("original", {}).items()}
     lines = ["", "#### Training loss at the demo learning rate, relative to the original recipe's (same seeds)", "",
              "| recipe | seeds | " + " | ".join(f"iterations {a}-{b}" for a, b in LOSS_WINDOWS) + " |",
              "|---|---|" + "---|" * len(LOSS_WINDOWS)]
-    for name, group in _by_variant(runs).items():
-        longest = {}  # per seed, the longest run (a quality run's first iterations are an early run)
-        for r in sorted(group, key=lambda r: len(r["l_pix"])):
-            longest[r["seed"]] = r
+    for name, longest in by_variant.items():
         group = [r for seed, r in sorted(longest.items()) if seed in original]
         if name == "original" or not group:
             continue

@@ -75,6 +75,7 @@ def test_loss_table_compares_each_variant_with_the_original_on_the_same_seeds_an
         return record
 
     runs = [run("original", 0, 0.2, 0.04, 1500), run("original", 1, 0.2, 0.04, 1500),
+            run("original", 0, 9.0, 9.0, 300),  # the original's early run of seed 0: superseded too
             run("stable", 0, 0.1, 0.042, 1500), run("stable", 0, 9.0, 9.0, 300),  # seed 0's early run: superseded
             run("stable", 1, 0.3, 0.04, 300), run("stable", 7, 0.1, 0.04, 300)]  # seed 7: no original to compare
     lines = STUDY["loss_table"](runs)
