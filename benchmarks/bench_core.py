@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from dcls.accel import accelerate
 from dcls.archs import DCLS
-from dcls.degradation.synthesis import Degradation
+from dcls.degradation.synthesis import GaussianDegradation
 
 
 def gflops(fn: Callable[..., object], *args: torch.Tensor) -> float:
@@ -54,7 +54,7 @@ def bench_device(device: torch.device, repeats: int, warmup: int) -> dict[str, f
     feats = torch.rand(1, 64, 96, 96, device=device)
     feats_cl = feats.contiguous(memory_format=torch.channels_last)
     hr = torch.rand(16, 3, 256, 256, device=device)
-    deg, deg_base = Degradation(scale=4), LoopDegradation(scale=4, device=device)
+    deg, deg_base = GaussianDegradation(scale=4), LoopDegradation(scale=4, device=device)
     rng = np.random.default_rng(0)
     with torch.inference_mode():
         kernel = model.Estimator(lr)

@@ -36,9 +36,9 @@ from _timing import add_process_options, configure_process, devices, median_time
 from dcls.accel import accelerate
 from dcls.accel.execution import compile_network, tune_backend
 from dcls.archs import DCLS
-from dcls.degradation.synthesis import Degradation
-from dcls.losses import CorrectionLoss, build_pixel_loss
-from dcls.step import build_optimizer, train_step
+from dcls.degradation.synthesis import GaussianDegradation
+from dcls.losses import build_loss_terms
+from dcls.step import apply_update, build_optimizer, compute_losses
 
 LEARNING_RATE = 4e-4
 PAPER_BATCH, PAPER_GT, PAPER_NITER = 64, 256, 500_000
@@ -48,17 +48,19 @@ QUICK_NETWORK = {**SETTING1_X4, "nf": 16, "nb": 1, "ng": 1, "input_para": 16}
 
 def our_iteration(model: DCLS, hr: torch.Tensor, seed: int, amp: str = "off",
                   tf32: bool | None = None) -> Callable[[], None]:
-    """One training iteration of this package: :class:`Degradation` then :func:`train_step` (with ``amp``
-    autocast, a gradient scaler for fp16, and TF32 allowed or not on CUDA)."""
-    degradation = Degradation(scale=4, ksize=21, sig_min=0.2, sig_max=4.0)
+    """One training iteration of this package: :class:`GaussianDegradation`, then the original's loss terms
+    (:func:`compute_losses`) and the update (:func:`apply_update`), with ``amp`` autocast, a gradient scaler for
+    fp16, and TF32 allowed or not on CUDA."""
+    degradation = GaussianDegradation(scale=4, ksize=21, sig_min=0.2, sig_max=4.0)
     optimizer = build_optimizer(model, LEARNING_RATE, LEARNING_RATE)
-    pixel_loss, kernel_loss = build_pixel_loss("l1"), CorrectionLoss(eps=1e-20)
+    terms = build_loss_terms(None)
     scaler = torch.amp.GradScaler(hr.device.type, enabled=amp == "fp16")
     rng = np.random.default_rng(seed)
 
     def step() -> None:
         tune_backend(hr.device, fixed_shapes=True, tf32=tf32)
-        train_step(model, optimizer, hr, degradation(hr, rng), pixel_loss, kernel_loss, amp=amp, scaler=scaler)
+        out = compute_losses(model, hr, degradation(hr, rng), terms, amp=amp)
+        apply_update(optimizer, out.total, scaler)
 
     return step
 

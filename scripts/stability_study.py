@@ -7,8 +7,9 @@
     python scripts/stability_study.py ladder     # highest learning rate each recipe survives (seed 0)
     python scripts/stability_study.py report     # tables (markdown) and the plot from the stored results
 
-``--recipes`` picks other entries of ``VARIANTS`` (the straight-through clamp, another ratio, floors on the cap,
-a larger initialisation of the feature block) and ``--seeds`` other seeds. Each run is stored as JSON under
+``--recipes`` picks other entries of ``VARIANTS`` (the straight-through clamp, another ratio, a larger
+initialisation of the feature block: network variants registered as plug-ins in ``stability_variants.py``)
+and ``--seeds`` other seeds. Each run is stored as JSON under
 ``--out`` (default ``experiments/stability``) and reused by later calls (delete a file to rerun that run). Build
 the demo data first: ``python scripts/prepare_demo_data.py``. Run it from the repository root with one thread per
 process (``OMP_NUM_THREADS=1``) for comparable timings.
@@ -33,27 +34,20 @@ import torch
 from dcls.config import load_options
 from dcls.engine.distributed import init_distributed
 from dcls.engine.trainer import Trainer
-from dcls.evaluation import average, evaluate
 from dcls.ops.fft import psf2otf
-from dcls.step import update_cap
 
 ORIGINAL = "options/demo/train_demo_x4.yml"
 STABLE = "options/demo/train_demo_x4_stable.yml"
-CLAMP = "network_G.setting.straight_through_clamp=true"
-FLOOR = ("train.update_cap_min_rms=0.0003",)
-FLOOR_100 = (*FLOOR, "train.update_cap_min_rms_iters=100")
+PLUGINS = "custom_imports=[stability_variants]"  # scripts/stability_variants.py, beside this script
+CLAMP = (PLUGINS, "network_G.which_model_G=DCLSStraightThroughClamp")
+FEATURE_INIT = (PLUGINS, "network_G.which_model_G=DCLSFeatureInit", "network_G.setting.feature_init_scale=0.4")
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name: (options file, overrides); the two recipes first
     "original": (ORIGINAL, ()),
     "stable": (STABLE, ()),
-    "stable + straight-through clamp": (STABLE, (CLAMP,)),
-    "straight-through clamp only": (ORIGINAL, (CLAMP,)),
-    "stable, floor 3e-4 throughout": (STABLE, FLOOR),
-    "stable, floor 2.1e-4 throughout": (STABLE, ("train.update_cap_min_rms=0.00021",)),
-    "stable, floor 3e-4 for 100 iterations": (STABLE, FLOOR_100),
-    "stable + straight-through clamp, ratio 2e-2": (STABLE, (CLAMP, "train.max_update_ratio=0.02")),
-    "stable + straight-through clamp, floor 3e-4 throughout": (STABLE, (CLAMP, *FLOOR)),
-    "stable + straight-through clamp, floor 3e-4 for 100 iterations": (STABLE, (CLAMP, *FLOOR_100)),
-    "stable + straight-through clamp, feature init 0.4": (STABLE, (CLAMP, "network_G.setting.feature_init_scale=0.4")),
+    "stable + straight-through clamp": (STABLE, CLAMP),
+    "straight-through clamp only": (ORIGINAL, CLAMP),
+    "stable + straight-through clamp, ratio 2e-2": (STABLE, (*CLAMP, "train.max_update_ratio=0.02")),
+    "stable, feature init 0.4": (STABLE, FEATURE_INIT),
 }
 RECIPES = ("original", "stable")
 STRESS_LR = 3e-3
@@ -81,11 +75,7 @@ def build_trainer(options: str, seed: int, lr: float, niter: int, val_freq: int,
 
 def psnr_y(trainer: Trainer) -> float:
     """PSNR-Y of the current weights on the validation (demo test) set; NaN when the output is not finite."""
-    trainer.model.eval()
-    with torch.no_grad():
-        rows = evaluate(lambda lr: trainer.model(lr), trainer.val_loader, trainer.scale, full_metrics=False)
-    trainer.model.train()
-    value = average(rows)["psnr_y"]
+    value = trainer.evaluate_val(save_images=False)
     return value if math.isfinite(value) else math.nan
 
 
@@ -196,7 +186,7 @@ def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, pro
 def held_at_cap(trainer: Trainer, before: dict[str, torch.Tensor]) -> list[str]:
     """The weight tensors whose last step (from ``before``) was held at the cap of ``trainer``'s recipe."""
     return [name for name, p in trainer.model.named_parameters() if p.ndim > 1 and (p.detach() - before[name]).norm()
-            >= 0.999 * update_cap(before[name], trainer.max_update_ratio, trainer.update_cap_floor())]
+            >= 0.999 * trainer.max_update_ratio * before[name].norm()]
 
 
 def verdict(record: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dcls.degradation.kernels import anisotropic_gaussian_kernel, isotropic_gaussian_kernel, random_kernels
-from dcls.degradation.synthesis import Degradation, batch_blur, gaussian8_lr, gaussian8_sigmas, quantize
+from dcls.degradation.synthesis import GaussianDegradation, batch_blur, gaussian8_lr, gaussian8_sigmas, quantize
 
 
 @pytest.mark.parametrize("size", [11, 21, 31])
@@ -56,7 +56,7 @@ def test_batch_blur_with_a_delta_is_identity_and_each_sample_gets_its_kernel() -
 def test_degradation_outputs_shapes_quantised_input_and_seeded_reproducibility() -> None:
     torch.manual_seed(0)
     hr = torch.rand(4, 3, 48, 48)
-    deg = Degradation(scale=4, ksize=21, sig_min=0.2, sig_max=4.0)
+    deg = GaussianDegradation(scale=4, ksize=21, sig_min=0.2, sig_max=4.0)
     out = deg(hr, np.random.default_rng(7))
     assert out.lr_img.shape == out.lr_blured.shape == out.lr.shape == (4, 3, 12, 12)
     assert out.kernels.shape == (4, 21, 21)
@@ -70,7 +70,7 @@ def test_degradation_outputs_shapes_quantised_input_and_seeded_reproducibility()
 
 def test_degradation_noise_is_clamped_and_seeded() -> None:
     hr = torch.rand(2, 3, 32, 32)
-    deg = Degradation(scale=2, ksize=11, sig_min=0.6, sig_max=5.0, rate_iso=0.0, noise=True, noise_high=0.2)
+    deg = GaussianDegradation(scale=2, ksize=11, sig_min=0.6, sig_max=5.0, rate_iso=0.0, noise=True, noise_high=0.2)
     out = deg(hr, np.random.default_rng(0))
     assert out.lr_img.min() >= 0 and out.lr_img.max() <= 1
     assert (out.lr_img - out.lr_blured).abs().max() > 0.05
@@ -79,7 +79,7 @@ def test_degradation_noise_is_clamped_and_seeded() -> None:
 
 def test_invalid_degradation_parameters_are_rejected() -> None:
     with pytest.raises(ValueError):
-        Degradation(scale=4, sig_min=3.0, sig_max=1.0)
+        GaussianDegradation(scale=4, sig_min=3.0, sig_max=1.0)
     with pytest.raises(ValueError):
         gaussian8_sigmas(8)
 
@@ -95,7 +95,7 @@ def test_gaussian8_sigmas_and_lr_size() -> None:
 @pytest.mark.gpu
 def test_degradation_on_cuda_matches_cpu() -> None:
     hr = torch.rand(2, 3, 32, 32)
-    deg = Degradation(scale=4)
+    deg = GaussianDegradation(scale=4)
     cpu = deg(hr, np.random.default_rng(0))
     gpu = deg(hr.to("cuda"), np.random.default_rng(0))
     assert gpu.lr_img.device.type == "cuda"

@@ -9,18 +9,21 @@ import pytest
 import torch
 
 from dcls.degradation.kernels import isotropic_gaussian_kernel
-from dcls.degradation.synthesis import Degradation
-from dcls.losses import CharbonnierLoss, CorrectionLoss, build_pixel_loss, lr_space_kernel, zeroize_negligible
+from dcls.degradation.synthesis import GaussianDegradation
+from dcls.losses import CharbonnierLoss, KernelCorrectionLoss, correct_kernel, lr_space_kernel, zeroize_negligible
 from dcls.metrics import bgr2ycbcr, calculate_psnr, calculate_ssim, evaluate_pair, rgb2ycbcr
+from dcls.registry import LOSS_REGISTRY
 
 
 def test_correction_target_is_a_normalised_nonnegative_kernel_peaked_near_the_centre() -> None:
     torch.manual_seed(0)
     hr = torch.rand(2, 3, 96, 96)
-    batch = Degradation(scale=4, sig_min=2.0, sig_max=2.0)(hr, np.random.default_rng(0))
+    batch = GaussianDegradation(scale=4, sig_min=2.0, sig_max=2.0)(hr, np.random.default_rng(0))
     k_pred = torch.full((2, 1, 21, 21), 1 / 441)
-    loss, k_correct = CorrectionLoss()(k_pred, batch.lr_blured, batch.lr)
+    loss = KernelCorrectionLoss()(k_pred, batch)
+    k_correct = correct_kernel(batch.lr_blured, batch.lr, 21)
     assert loss.ndim == 0 and loss > 0
+    torch.testing.assert_close(loss, (k_pred - k_correct).abs().mean())
     assert k_correct.min() >= 0
     torch.testing.assert_close(k_correct.sum(dim=(2, 3)), torch.ones(2, 1))
     peak = k_correct.flatten(1).argmax(1)
@@ -38,12 +41,12 @@ def test_zeroize_keeps_at_most_the_largest_values() -> None:
 
 def test_pixel_losses_by_name() -> None:
     x, y = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5)
-    assert build_pixel_loss("l1")(x, y).item() == pytest.approx(0.5)
-    assert build_pixel_loss("l2")(x, y).item() == pytest.approx(0.25)
-    assert isinstance(build_pixel_loss("cb"), CharbonnierLoss)
-    assert build_pixel_loss("cb")(x, y).item() == pytest.approx(96 * math.sqrt(0.25 + 1e-6), rel=1e-5)
+    assert LOSS_REGISTRY.build("l1")(x, y).item() == pytest.approx(0.5)
+    assert LOSS_REGISTRY.build("l2")(x, y).item() == pytest.approx(0.25)
+    assert isinstance(LOSS_REGISTRY.build("cb"), CharbonnierLoss)
+    assert LOSS_REGISTRY.build("cb")(x, y).item() == pytest.approx(96 * math.sqrt(0.25 + 1e-6), rel=1e-5)
     with pytest.raises(KeyError, match="unknown loss"):
-        build_pixel_loss("l3")
+        LOSS_REGISTRY.build("l3")
 
 
 def _image(seed: int, shape: tuple[int, ...] = (32, 40, 3)) -> np.ndarray:

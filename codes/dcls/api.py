@@ -8,7 +8,7 @@ Images are numpy arrays in RGB order, (H, W, 3) (also grey (H, W), RGBA (H, W, 4
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple, Union
 
@@ -18,11 +18,11 @@ import torch
 from dcls.degradation.kernels import anisotropic_gaussian_kernel, isotropic_gaussian_kernel
 from dcls.degradation.synthesis import blur_downsample
 from dcls.errors import InputError
-from dcls.inference.codec import read_upright
-from dcls.inference.model_loading import SIZE_OPTIONS, ModelSpec, build_model, spec_from_args, spec_from_options
+from dcls.inference.model_loading import SIZE_OPTIONS, ModelSpec, spec_from_args, spec_from_options
 from dcls.inference.pipeline import super_resolve_array
 from dcls.restoration import InferenceSettings, SuperResolver
-from dcls.utils.device import resolve_device
+from dcls.utils.codec import read_upright
+from dcls.utils.device import choose_device
 from dcls.utils.image import modcrop
 from dcls.utils.image_io import write_png
 from dcls.utils.kernel_vis import kernel_to_image
@@ -61,7 +61,7 @@ class SRResult(NamedTuple):
 
 
 def _swap_red_blue(image: np.ndarray) -> np.ndarray:
-    """RGB(A) <-> BGR(A), the order OpenCV and the codec use; grey (+ alpha) images are returned as they are."""
+    """RGB(A) <-> BGR(A), the order OpenCV reads and writes files in; grey (+ alpha) images are returned as they are."""
     if image.ndim == 3 and image.shape[2] in (3, 4):
         return image[:, :, [2, 1, 0, 3][: image.shape[2]]]
     return image
@@ -83,7 +83,7 @@ def _checked(image: object) -> np.ndarray:
 
 def _device(device: str | torch.device | None) -> torch.device:
     """``device`` as a torch.device; default CUDA when available, else the CPU (``dcls-sr --device``'s rule)."""
-    return resolve_device(None if device is None else str(device))
+    return choose_device(None if device is None else str(device))
 
 
 def load_image(image: ImageInput) -> np.ndarray:
@@ -110,28 +110,33 @@ class BlindSR:
         self.resolver = SuperResolver(model, scale, settings, self.device)
 
     @classmethod
-    def _from_spec(cls, spec: ModelSpec, device: str | torch.device | None, settings: dict[str, Setting]) -> BlindSR:
-        """Build the network ``spec`` describes, load its weights and accelerate it for ``device``."""
+    def _from_spec(cls, spec: ModelSpec, device: str | torch.device | None, accelerate: bool,
+                   settings: dict[str, Setting]) -> BlindSR:
+        """Build the network ``spec`` describes, load its weights and (with ``accelerate``) speed it up."""
         chosen = _device(device)
-        return cls(build_model(spec, chosen), spec.scale, device=chosen, **settings)
+        spec = replace(spec, accelerate=spec.accelerate and accelerate)
+        return cls(spec.build(chosen), spec.scale, device=chosen, **settings)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | os.PathLike, scale: int, setting: int = 1, *,
                         nf: int | None = None, nb: int | None = None, ng: int | None = None,
                         input_para: int | None = None, device: str | torch.device | None = None,
-                        **settings: Setting) -> BlindSR:
+                        accelerate: bool = True, **settings: Setting) -> BlindSR:
         """The paper's model of ``setting`` (1: isotropic, 2: anisotropic blur) at ``scale`` with the weights of
-        ``checkpoint``; ``nf``, ``nb``, ``ng``, ``input_para`` give other network sizes (``dcls-sr``'s flags)."""
+        ``checkpoint``; ``nf``, ``nb``, ``ng``, ``input_para`` give other network sizes (``dcls-sr``'s flags).
+        ``accelerate=False`` runs the reference network as written (``dcls-sr --no-accel``)."""
         sizes = dict(zip(SIZE_OPTIONS, (nf, nb, ng, input_para)))
-        return cls._from_spec(spec_from_args(str(checkpoint), scale, setting, sizes), device, settings)
+        return cls._from_spec(spec_from_args(str(checkpoint), scale, setting, sizes), device, accelerate, settings)
 
     @classmethod
     def from_options(cls, options: str | os.PathLike, checkpoint: str | os.PathLike | None = None, *,
-                     device: str | torch.device | None = None, **settings: Setting) -> BlindSR:
-        """The model of a train/test options file (network sizes, scale, ``path.pretrain_model_G``);
-        ``checkpoint`` replaces the file's weights."""
+                     device: str | torch.device | None = None, accelerate: bool = True,
+                     **settings: Setting) -> BlindSR:
+        """The model of a train/test options file (network sizes, scale, ``path.pretrain_model_G``, its
+        ``custom_imports``); ``checkpoint`` replaces the file's weights; ``accelerate=False`` (or the file's
+        ``accel: false``) runs the reference network as written."""
         spec = spec_from_options(str(options), None if checkpoint is None else str(checkpoint))
-        return cls._from_spec(spec, device, settings)
+        return cls._from_spec(spec, device, accelerate, settings)
 
     def with_settings(self, **settings: Setting) -> BlindSR:
         """The same model (shared, not copied) with other ``tile``/``ensemble``/... settings."""
@@ -147,10 +152,9 @@ class BlindSR:
         """Super-resolve one image (array or file path); the same pixels ``dcls-sr`` writes for the same file."""
         rgb = load_image(image)
         squeeze_channel = rgb.ndim == 3 and rgb.shape[2] == 1
-        sr, kernel = super_resolve_array(self.resolver, _swap_red_blue(rgb))
-        if rgb.ndim == 3 and rgb.shape[2] == 2:  # the codec gives grey + alpha back as grey-looking BGRA
+        sr, kernel = super_resolve_array(self.resolver, rgb, order="rgb")
+        if rgb.ndim == 3 and rgb.shape[2] == 2:  # the codec gives grey + alpha back as grey-looking RGBA
             sr = sr[:, :, [0, 3]]
-        sr = _swap_red_blue(sr)
         return SRResult(np.ascontiguousarray(sr[:, :, None] if squeeze_channel else sr),
                         kernel.float().cpu().numpy())
 

@@ -1,11 +1,14 @@
 """Options files: YAML in the original DCLS schema, with declared defaults and types and strict validation.
 
 Every option has a declared type and default (``SCHEMA``); an unknown or misspelled key, a wrong type or a
-missing data path is a :class:`ConfigError` whose one-line message names the key or file. The options of
-``network_G.setting`` and ``degradation`` are the keyword arguments of the registered architecture and of
-:class:`~dcls.degradation.synthesis.Degradation`: their names, types and defaults are read from the
-constructors' signatures. Keys the original reads but DCLS never uses (``pca_matrix_path``, ``code_length``,
-...) are accepted and ignored, so the original's option files work unchanged apart from their data paths.
+missing data path is a :class:`ConfigError` whose one-line message names the key or file. What the options
+name from a registry (:mod:`dcls.registry`: ``network_G``, its ``setting.estimator``, ``degradation``,
+``train.losses``, each dataset's ``mode``) is checked against the registered constructor: keyword names, and
+the types of int/float/bool/str arguments, are read from its signature; other values (lists, mappings) reach
+it unchanged. The modules in ``custom_imports`` are imported first, so what they register can be named.
+Keys the original reads but DCLS never uses (``pca_matrix_path``, ``code_length``, ...) are accepted and
+ignored, so the original's option files work unchanged apart from their data paths. Validated options are
+read-only (mappings and tuples).
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ from typing import Any
 import torch
 import yaml
 
-from .accel.precision import AMP_DTYPES
-from .archs import ARCH_REGISTRY, build_network
-from .degradation.synthesis import Degradation
+from .archs import build_network
+from .data import DATASET_REGISTRY
+from .degradation import DEFAULT_DEGRADATION
 from .errors import ConfigError
+from .ops.precision import AMP_DTYPES
+from .plugins import import_plugins
+from .registry import ARCH_REGISTRY, DEGRADATION_REGISTRY, ESTIMATOR_REGISTRY, LOSS_REGISTRY, Registry
+from .utils.frozen import freeze
 from .utils.image_io import atomic_write_bytes
 
 _REQUIRED = object()
@@ -36,7 +43,8 @@ _REQUIRED = object()
 
 @dataclass(frozen=True)
 class Field:
-    """One option: its type (``int``, ``float``, ``bool``, ``str``, ``int_list``, ``float_list``), default, choices."""
+    """One option: its type (``int``, ``float``, ``bool``, ``str``, ``int_list``, ``float_list``, ``str_list``, or
+    ``any``: a constructor's argument of another type, passed on unchanged), default, choices."""
 
     kind: str
     default: Any = _REQUIRED
@@ -55,31 +63,32 @@ def _opt(kind: str, default: Any = _REQUIRED, choices: tuple = ()) -> Field:
 _KINDS = {int: "int", float: "float", bool: "bool", str: "str"}
 
 
-def signature_schema(factory: Callable[..., Any], skip: tuple[str, ...] = ()) -> dict[str, Field]:
-    """One option per keyword argument of ``factory`` (a class or function): type from its annotation
-    (int, float, bool, str, optionally ``| None``), default from its signature (none: required)."""
+def signature_schema(factory: Callable[..., Any], skip: tuple[str, ...] = ()) -> dict[str, Field] | None:
+    """One option per keyword argument of ``factory`` (a class or function): type from its annotation (int,
+    float, bool, str, optionally ``| None``; anything else: passed on unchanged), default from its signature
+    (none: required). None when it takes ``**kwargs`` (any keyword goes)."""
     target = factory.__init__ if inspect.isclass(factory) else factory
-    hints = typing.get_type_hints(target)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # annotations a plug-in's module cannot resolve at run time: take every value as it is
+        hints = {}
     fields = {}
     for name, param in inspect.signature(factory).parameters.items():
-        if name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        if param.kind is param.VAR_KEYWORD:
+            return None
+        if name in skip or param.kind is param.VAR_POSITIONAL:
             continue
         hint = hints.get(name)
         nullable = type(None) in typing.get_args(hint)
         if nullable:
-            hint = next(a for a in typing.get_args(hint) if a is not type(None))
-        if hint not in _KINDS:
-            raise TypeError(f"{getattr(factory, '__name__', factory)}({name}): options need int/float/bool/str")
+            hint = next((a for a in typing.get_args(hint) if a is not type(None)), None)
         default = _REQUIRED if param.default is inspect.Parameter.empty else param.default
-        fields[name] = Field(_KINDS[hint], default, nullable=nullable or default is None)
+        fields[name] = Field(_KINDS.get(hint, "any"), default, nullable=nullable or default is None or hint is None)
     return fields
-
-
-DEGRADATION = signature_schema(Degradation, skip=("scale",))
 
 DATASET = {
     "name": _opt("str"),
-    "mode": _opt("str", choices=("GT", "LQGT", "LQ")),
+    "mode": _opt("str"),
     "dataroot_GT": _opt("str", None),
     "dataroot_LQ": _opt("str", None),
     "use_shuffle": _opt("bool", True),
@@ -94,10 +103,6 @@ DATASET = {
 }
 
 
-def network_setting_schema(which_model_G: str) -> dict[str, Field]:
-    """The options of ``network_G.setting``: the registered architecture's keyword arguments, except that
-    ``upscale`` (every architecture's scale argument) defaults to the run's ``scale``."""
-    return {**signature_schema(ARCH_REGISTRY.get(which_model_G)), "upscale": _opt("int", None)}
 
 
 COLLAPSE_GUARD = {
@@ -109,15 +114,19 @@ COLLAPSE_GUARD = {
 
 SCHEMA: dict[str, Any] = {
     "name": _opt("str"),
+    "custom_imports": _opt("str_list", []),
+    "accel": _opt("bool", True),
     "use_tb_logger": _opt("bool", True),
     "scale": _opt("int", choices=(1, 2, 3, 4)),
     "gpu_ids": _opt("int_list", None),
     "device": _opt("str", None, choices=("cpu", "cuda")),
     "suffix": _opt("str", None),
     "crop_border": _opt("int", None),
-    "degradation": DEGRADATION,
-    "datasets": "phases",
-    "network_G": "network",
+    "degradation": lambda data, prefix, ignored: _validate_spec(
+        data, DEGRADATION_REGISTRY, prefix, ignored, default_type=DEFAULT_DEGRADATION, skip=("scale",),
+        section="degradation"),
+    "datasets": lambda data, prefix, ignored: _validate_phases(data, prefix, ignored),
+    "network_G": lambda data, prefix, ignored: _validate_network(data, prefix, ignored),
     "path": {
         "root": _opt("str", None),
         "pretrain_model_G": _opt("str", None),
@@ -138,8 +147,6 @@ SCHEMA: dict[str, Any] = {
         "beta2": _opt("float", 0.99),
         "weight_decay_G": _opt("float", 0.0),
         "max_update_ratio": _opt("float", None),  # None: plain optimizer steps (the original); docs/stability.md
-        "update_cap_min_rms": _opt("float", 0.0),  # the cap's floor, rms per weight (with max_update_ratio) ...
-        "update_cap_min_rms_iters": _opt("int", None),  # ... in the first this many iterations (None: all)
         "niter": _opt("int"),
         "warmup_iter": _opt("int", -1),
         "lr_steps": _opt("int_list", []),
@@ -149,8 +156,9 @@ SCHEMA: dict[str, Any] = {
         "restart_weights": _opt("float_list", None),
         "clear_state": _opt("bool", False),
         "eta_min": _opt("float", 1e-7),
-        "pixel_criterion": _opt("str", "l1", choices=("l1", "l2", "cb")),
+        "pixel_criterion": _opt("str", "l1"),
         "pixel_weight": _opt("float", 1.0),
+        "losses": lambda data, prefix, ignored: _validate_losses(data, prefix, ignored),
         "manual_seed": _opt("int", None),
         "val_freq": _opt("int", 2000),
         "collapse_guard": COLLAPSE_GUARD,
@@ -193,6 +201,8 @@ def _coerce(value: Any, field: Field, key: str) -> Any:
             return None
         raise ConfigError(f"{key}: must be set (got null)")
     kind = field.kind
+    if kind == "any":
+        return value
     if kind.endswith("_list"):
         if not isinstance(value, (list, tuple)):
             value = [value]
@@ -237,7 +247,8 @@ def _coerce_scalar(value: Any, kind: str, key: str) -> Any:
 def _validate_section(
     data: Any, schema: Mapping[str, Any], prefix: str, section: str, ignored: list[str]
 ) -> dict[str, Any]:
-    """Fill defaults, coerce types and reject unknown keys of one mapping."""
+    """Fill defaults, coerce types and reject unknown keys of one mapping. A schema entry is a Field, a nested
+    section (a mapping) or a function ``(data, prefix, ignored) -> value`` that validates its own part."""
     where = prefix.rstrip(".") or "options"
     if data is None:
         data = {}
@@ -256,10 +267,8 @@ def _validate_section(
     out: dict[str, Any] = {}
     for key, spec in schema.items():
         full = f"{prefix}{key}"
-        if spec == "phases":
-            out[key] = _validate_phases(data.get(key, {}), f"{full}.", ignored)
-        elif spec == "network":
-            out[key] = _validate_network(data.get(key), f"{full}.", ignored)
+        if callable(spec):
+            out[key] = spec(data.get(key), f"{full}.", ignored)
         elif isinstance(spec, Mapping):
             out[key] = _validate_section(data.get(key), spec, f"{full}.", key, ignored)
         elif key in data:
@@ -272,6 +281,7 @@ def _validate_section(
 
 
 def _validate_phases(data: Any, prefix: str, ignored: list[str]) -> dict[str, Any]:
+    data = {} if data is None else data
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix.rstrip('.')}: expected a mapping of phases (train, val, test1, ...)")
     out = {}
@@ -279,18 +289,84 @@ def _validate_phases(data: Any, prefix: str, ignored: list[str]) -> dict[str, An
         if not isinstance(phase, str) or not PHASE_PATTERN.match(phase):
             raise ConfigError(f"{prefix}{phase}: unknown dataset phase (expected train, val or test<N>)")
         out[phase] = _validate_section(spec, DATASET, f"{prefix}{phase}.", "dataset", ignored)
+        _registered(DATASET_REGISTRY, out[phase]["mode"], f"{prefix}{phase}.mode")
     return out
 
 
+def _registered(registry: Registry, name: Any, key: str) -> Callable[..., Any]:
+    """The entry ``name`` of ``registry``, or a ConfigError naming the key and the known entries."""
+    if not isinstance(name, str) or name not in registry:
+        close = difflib.get_close_matches(str(name), registry.names(), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(f"{key}: unknown {registry.kind} {name!r} ({hint}known: {', '.join(registry.names())}; "
+                          "register your own and list its module in custom_imports)")
+    return registry.get(name)
+
+
+def _arguments(factory: Callable[..., Any], data: Mapping[str, Any], prefix: str, section: str, ignored: list[str],
+               skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``data`` validated as the keyword arguments of ``factory`` (all of them, defaults filled)."""
+    schema = signature_schema(factory, skip)
+    if schema is None:  # it takes **kwargs: every key goes through as it is
+        return dict(data)
+    return _validate_section(data, schema, prefix, section, ignored)
+
+
+def _validate_spec(data: Any, registry: Registry, prefix: str, ignored: list[str], *, default_type: str | None = None,
+                   skip: tuple[str, ...] = (), section: str = "", extra: Mapping[str, Field] | None = None
+                   ) -> dict[str, Any] | None:
+    """A ``{type: <registered name>, <keyword arguments>}`` mapping: the type checked against ``registry``, the
+    arguments against its constructor (``skip``: set by the run, not the options; ``extra``: keys the run reads
+    itself). Absent: None, or the ``default_type`` with its defaults."""
+    if data is None and default_type is None:
+        return None
+    data = {} if data is None else data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.')}: expected a mapping with 'type' and its arguments")
+    name = data.get("type", default_type)
+    if name is None:
+        raise ConfigError(f"{prefix}type: required (one of {', '.join(registry.names())})")
+    factory = _registered(registry, name, f"{prefix}type")
+    own = {k: v for k, v in data.items() if k != "type" and k not in (extra or {})}
+    out = {"type": name, **_validate_section({k: data[k] for k in extra or {} if k in data}, extra or {}, prefix,
+                                             section, ignored)}
+    return {**out, **_arguments(factory, own, prefix, section, ignored, skip)}
+
+
+def _validate_losses(data: Any, prefix: str, ignored: list[str]) -> tuple[dict[str, Any], ...] | None:
+    """``train.losses``: a list of ``{type, weight, name, <keyword arguments>}`` (None: the original's terms)."""
+    if data is None:
+        return None
+    if not isinstance(data, (list, tuple)) or not data:
+        raise ConfigError(f"{prefix.rstrip('.')}: expected a non-empty list of {{type: <loss>, weight: <float>}}")
+    extra = {"weight": _opt("float", 1.0), "name": _opt("str", None)}
+    terms = [_validate_spec(spec, LOSS_REGISTRY, f"{prefix.rstrip('.')}[{i}].", ignored, extra=extra)
+             for i, spec in enumerate(data)]
+    return tuple(terms)
+
+
 def _validate_network(data: Any, prefix: str, ignored: list[str]) -> dict[str, Any]:
-    """``which_model_G`` (a registered architecture, default DCLS) and its ``setting`` (keyword arguments)."""
-    name = "DCLS" if not isinstance(data, Mapping) else data.get("which_model_G", "DCLS")
-    name = _coerce(name, Field("str"), f"{prefix}which_model_G")
-    if name not in ARCH_REGISTRY:
-        raise ConfigError(f"{prefix}which_model_G: unknown architecture '{name}' (known: "
-                          f"{', '.join(ARCH_REGISTRY.names())})")
-    schema = {"which_model_G": _opt("str", "DCLS"), "setting": network_setting_schema(name)}
-    return _validate_section(data, schema, prefix, "network_G", ignored)
+    """``which_model_G`` (a registered architecture, default DCLS) and its ``setting`` (keyword arguments;
+    ``upscale``, every architecture's scale argument, defaults to the run's ``scale``). A ``setting.estimator``
+    is checked against the estimator registry."""
+    data = {} if data is None else data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.')}: expected a mapping with which_model_G and setting")
+    name = _coerce(data.get("which_model_G", "DCLS"), Field("str"), f"{prefix}which_model_G")
+    factory = _registered(ARCH_REGISTRY, name, f"{prefix}which_model_G")
+    for key in data:
+        if key not in ("which_model_G", "setting"):
+            raise ConfigError(f"{prefix}{key}: unknown option{_suggest(key, ('which_model_G', 'setting'))}")
+    raw = data.get("setting") or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix}setting: expected a mapping of {name}'s keyword arguments")
+    setting = _arguments(factory, {k: v for k, v in raw.items() if k != "upscale"}, f"{prefix}setting.", "network_G",
+                         ignored, skip=("upscale",))
+    setting["upscale"] = _coerce(raw.get("upscale"), _opt("int", None), f"{prefix}setting.upscale")
+    if isinstance(setting.get("estimator"), Mapping):
+        setting["estimator"] = _validate_spec(setting["estimator"], ESTIMATOR_REGISTRY, f"{prefix}setting.estimator.",
+                                              ignored, skip=("kernel_size",))
+    return {"which_model_G": name, "setting": setting}
 
 
 def _suggest(key: str, schema: Mapping[str, Any]) -> str:
@@ -350,8 +426,13 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def validate(data: Mapping[str, Any], is_train: bool, check_paths: bool = True) -> tuple[dict[str, Any], list[str]]:
-    """Validate raw options; return the complete options (defaults filled, derived keys set) and the ignored keys."""
+def validate(data: Mapping[str, Any], is_train: bool, check_paths: bool = True) -> tuple[Mapping[str, Any], list[str]]:
+    """Import ``custom_imports``, then validate raw options; return the complete options (defaults filled,
+    derived keys set), read-only, and the ignored keys."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("options: expected a mapping at the top level")
+    imports = _coerce(data.get("custom_imports", []), SCHEMA["custom_imports"], "custom_imports")
+    import_plugins(imports)
     ignored: list[str] = []
     schema = dict(SCHEMA)
     if not is_train:
@@ -362,14 +443,30 @@ def validate(data: Mapping[str, Any], is_train: bool, check_paths: bool = True) 
     _check_consistency(opt, is_train)
     _derive(opt, is_train)
     if check_paths:
-        _check_paths(opt, is_train)
-    return opt, ignored
+        _check_paths(opt)
+    return freeze(opt), ignored
+
+
+def _dataset_needs(mode: str, wanted: str, where: str) -> None:
+    """ConfigError unless the dataset of ``mode`` provides the items ``wanted`` ("LQ+GT": both). A registered
+    dataset says what its samples hold in ``provides``; one that does not say is trusted."""
+    items = wanted.split("+")
+
+    def provides(name: str) -> tuple[str, ...] | None:
+        return getattr(DATASET_REGISTRY.get(name), "provides", None)
+
+    have = provides(mode)
+    if have is None or all(item in have for item in items):
+        return
+    fitting = [name for name in DATASET_REGISTRY.names() if all(item in (provides(name) or ()) for item in items)]
+    raise ConfigError(f"{where}: {mode} provides {'+'.join(have) or 'nothing'}, this phase needs {wanted} "
+                      f"({' or '.join(fitting) or 'register such a dataset'})")
 
 
 def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
     scale = opt["scale"]
     setting = opt["network_G"]["setting"]
-    if setting["upscale"] is not None and setting["upscale"] != scale:
+    if setting.get("upscale") is not None and setting["upscale"] != scale:
         raise ConfigError(f"network_G.setting.upscale: {setting['upscale']} differs from scale {scale}")
     with torch.device("meta"):  # the constructor's own checks, without allocating any weights
         build_network(opt["network_G"]["which_model_G"], {**setting, "upscale": scale})
@@ -380,38 +477,39 @@ def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
         if opt["path"]["pretrain_model_G"] is None:
             raise ConfigError("path.pretrain_model_G: required for testing (the weights to evaluate)")
         for phase, ds in datasets.items():
-            if ds["mode"] == "GT":
-                raise ConfigError(f"datasets.{phase}.mode: testing needs LQGT or LQ, not GT")
+            _dataset_needs(ds["mode"], "LQ", f"datasets.{phase}.mode")
         return
     deg = opt["degradation"]
-    if setting.get("kernel_size", deg["ksize"]) != deg["ksize"]:
+    if "ksize" in deg and setting.get("kernel_size", deg["ksize"]) != deg["ksize"]:
         raise ConfigError(
             f"degradation.ksize: {deg['ksize']} differs from network_G.setting.kernel_size {setting['kernel_size']}"
         )
     try:
-        Degradation(scale, **deg)
-    except ValueError as exc:
-        raise ConfigError(f"degradation: {exc}") from None
+        DEGRADATION_REGISTRY.build_spec(deg, scale=scale)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"degradation: {' '.join(str(exc).split())}") from None
     if "train" not in datasets:
         raise ConfigError("datasets.train: required for training")
     for phase in datasets:
         if phase not in ("train", "val"):
             raise ConfigError(f"datasets.{phase}: training uses only the train and val phases")
     train_ds = datasets["train"]
-    if train_ds["mode"] != "GT":
-        raise ConfigError("datasets.train.mode: must be GT (training pairs are synthesised on the fly)")
+    _dataset_needs(train_ds["mode"], "GT", "datasets.train.mode")
     if train_ds["GT_size"] is None:
         raise ConfigError("datasets.train.GT_size: required for training (HR patch size)")
     if train_ds["GT_size"] % scale:
         raise ConfigError(f"datasets.train.GT_size: {train_ds['GT_size']} is not a multiple of scale {scale}")
-    if train_ds["GT_size"] // scale < deg["ksize"]:
+    kernel = deg.get("ksize", setting.get("kernel_size", 0))
+    if train_ds["GT_size"] // scale < kernel:
         raise ConfigError(
             f"datasets.train.GT_size: {train_ds['GT_size']} gives LR patches of {train_ds['GT_size'] // scale} px, "
-            f"smaller than the kernel ({deg['ksize']}); use at least {scale * deg['ksize']}"
+            f"smaller than the kernel ({kernel}); use at least {scale * kernel}"
         )
-    if "val" in datasets and datasets["val"]["mode"] != "LQGT":
-        raise ConfigError("datasets.val.mode: must be LQGT (validation needs LR and GT)")
+    if "val" in datasets:
+        _dataset_needs(datasets["val"]["mode"], "LQ+GT", "datasets.val.mode")
     tr = opt["train"]
+    if tr["losses"] is None:
+        _registered(LOSS_REGISTRY, tr["pixel_criterion"], "train.pixel_criterion")
     if tr["lr_scheme"] == "CosineAnnealingLR_Restart" and not tr["T_period"]:
         raise ConfigError("train.T_period: required by lr_scheme CosineAnnealingLR_Restart")
     restarts, weights = tr["restarts"] or [], tr["restart_weights"] or []
@@ -424,10 +522,6 @@ def _check_consistency(opt: dict[str, Any], is_train: bool) -> None:
             raise ConfigError(f"train.{key}: must be positive")
     if tr["max_update_ratio"] is not None and tr["max_update_ratio"] <= 0:
         raise ConfigError("train.max_update_ratio: must be positive (or ~ for plain optimizer steps)")
-    if tr["update_cap_min_rms"] < 0:
-        raise ConfigError("train.update_cap_min_rms: must not be negative")
-    if tr["update_cap_min_rms_iters"] is not None and tr["update_cap_min_rms_iters"] < 0:
-        raise ConfigError("train.update_cap_min_rms_iters: must not be negative (or ~ for every iteration)")
     for key in ("print_freq", "save_checkpoint_freq"):
         if opt["logger"][key] <= 0:
             raise ConfigError(f"logger.{key}: must be positive")
@@ -467,11 +561,11 @@ def _derive(opt: dict[str, Any], is_train: bool) -> None:
         opt["crop_border"] = scale
 
 
-def _check_paths(opt: dict[str, Any], is_train: bool) -> None:
-    """Every data root the options need must exist: a missing one names its key and path."""
-    needed = {"GT": ("dataroot_GT",), "LQGT": ("dataroot_LQ", "dataroot_GT"), "LQ": ("dataroot_LQ",)}
+def _check_paths(opt: dict[str, Any]) -> None:
+    """Every data root the options need must exist (a registered dataset names its own in ``roots``): a missing
+    one names its key and path."""
     for phase, ds in opt["datasets"].items():
-        for key in needed[ds["mode"]]:
+        for key in getattr(DATASET_REGISTRY.get(ds["mode"]), "roots", ()):
             where = f"datasets.{phase}.{key}"
             value = ds[key]
             if value is None:
@@ -486,7 +580,7 @@ def _check_paths(opt: dict[str, Any], is_train: bool) -> None:
 
 def load_options(
     path: str | os.PathLike, is_train: bool, overrides: Iterable[str] = (), check_paths: bool = True
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[Mapping[str, Any], list[str]]:
     """Read, override and validate an options file; return (options, ignored legacy keys)."""
     raw = apply_overrides(read_yaml(path), overrides)
     return validate(raw, is_train, check_paths=check_paths)

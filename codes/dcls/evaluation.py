@@ -11,8 +11,8 @@ import torch
 from tqdm import tqdm
 
 from .metrics import calculate_psnr, evaluate_pair
-from .utils.image import tensor2img
-from .utils.image_io import IMG_EXTENSIONS, write_png
+from .utils.codec import tensor_to_image
+from .utils.image_io import IMAGE_EXTENSIONS, write_png
 from .utils.kernel_vis import kernel_to_image
 
 Predict = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -22,7 +22,7 @@ METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
 def image_name(label: str) -> str:
     """A file-name stem for a dataset label (a file path, or an LMDB key that may contain dots)."""
     name = Path(label).name
-    return Path(name).stem if Path(name).suffix.lower() in IMG_EXTENSIONS else name
+    return Path(name).stem if Path(name).suffix.lower() in IMAGE_EXTENSIONS else name
 
 
 def evaluate(predict: Predict, loader: Iterable[dict[str, Any]], crop_border: int, *, full_metrics: bool = True,
@@ -36,10 +36,10 @@ def evaluate(predict: Predict, loader: Iterable[dict[str, Any]], crop_border: in
     for data in tqdm(loader, desc=desc, unit="image", leave=False, disable=desc is None):
         name = image_name(data["LQ_path"][0])
         sr, kernel = predict(data["LQ"])
-        sr_img = tensor2img(sr[0])
+        sr_img = tensor_to_image(sr[0])
         row: dict[str, Any] = {"name": name}
         if "GT" in data:
-            gt_img = tensor2img(data["GT"][0])
+            gt_img = tensor_to_image(data["GT"][0])
             if full_metrics:
                 row.update(evaluate_pair(sr_img, gt_img, crop_border))
             else:

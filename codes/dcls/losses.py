@@ -1,16 +1,29 @@
-"""Training losses: pixel losses (selectable by name) and the kernel correction loss of DCLS."""
+"""Training losses, registered by name (``train.losses``): pixel losses and the kernel correction loss of DCLS,
+and :class:`LossTerm`, which hands each loss the inputs it names.
+
+A loss is a module. An image loss is called as ``loss(sr, hr)``. A loss whose ``forward`` names any of
+``sr``, ``hr``, ``kernel`` (the estimated kernels, (B, 1, k, k)) or ``batch`` (the
+:class:`~dcls.degradation.DegradedBatch`) gets exactly those, by name. Each returns a scalar.
+"""
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-from .degradation.synthesis import batch_blur
+from .degradation.synthesis import DegradedBatch, batch_blur
 from .ops.fft import blur_kernel_from_images
 from .ops.imresize import imresize
-from .registry import Registry
+from .registry import LOSS_REGISTRY
 
-LOSS_REGISTRY = Registry("loss")
+LOSS_INPUTS = ("sr", "hr", "kernel", "batch")
+"""What a loss can ask for by naming it in its forward."""
+
 LOSS_REGISTRY.register("l1")(nn.L1Loss)
 LOSS_REGISTRY.register("l2")(nn.MSELoss)
 
@@ -26,11 +39,6 @@ class CharbonnierLoss(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         diff = x - y
         return torch.sum(torch.sqrt(diff * diff + self.eps))
-
-
-def build_pixel_loss(name: str) -> nn.Module:
-    """Pixel criterion from its option name: ``l1``, ``l2`` or ``cb``."""
-    return LOSS_REGISTRY.build(name)
 
 
 def zeroize_negligible(kernel: torch.Tensor, n: int = 40) -> torch.Tensor:
@@ -75,16 +83,56 @@ def lr_space_kernel(
     return correct_kernel(lr_blured, imresize(hr, 1 / scale), kernel_size)[0, 0].to(hr_kernel.dtype)
 
 
-class CorrectionLoss(nn.Module):
-    """L1 between the estimated kernel and the LR-space kernel reformulated from the training pair."""
+@LOSS_REGISTRY.register("kernel_correction")
+class KernelCorrectionLoss(nn.Module):
+    """L1 between the estimated kernel and the LR-space kernel reformulated from the training pair (DCLS's
+    kernel loss: its target is solved from the blurred and the clean LR images, before noise)."""
 
     def __init__(self, eps: float = 1e-20) -> None:
         super().__init__()
         self.eps = eps
-        self.l1 = nn.L1Loss()
 
-    def forward(
-        self, k_pred: torch.Tensor, lr_blured: torch.Tensor, lr: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        k_correct = correct_kernel(lr_blured, lr, k_pred.shape[-1], self.eps)
-        return self.l1(k_pred, k_correct), k_correct
+    def forward(self, kernel: torch.Tensor, batch: DegradedBatch) -> torch.Tensor:
+        target = correct_kernel(batch.lr_blured, batch.lr, kernel.shape[-1], self.eps)
+        return nn.functional.l1_loss(kernel, target)
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """One weighted term of the training loss: logged as ``name``; ``inputs`` are what its loss is given."""
+
+    name: str
+    weight: float
+    loss: nn.Module
+    inputs: tuple[str, ...] | None  # None: an image loss, called as loss(sr, hr)
+
+    def __call__(self, available: Mapping[str, Any]) -> torch.Tensor:
+        if self.inputs is None:
+            return self.weight * self.loss(available["sr"], available["hr"])
+        return self.weight * self.loss(**{name: available[name] for name in self.inputs})
+
+
+def named_inputs(loss: nn.Module) -> tuple[str, ...] | None:
+    """The inputs out of :data:`LOSS_INPUTS` that ``loss.forward`` names; None when it names none of them."""
+    names = tuple(n for n in inspect.signature(loss.forward).parameters if n in LOSS_INPUTS)
+    return names or None
+
+
+def build_loss_terms(losses: Sequence[Mapping[str, Any]] | None, pixel_criterion: str = "l1",
+                     pixel_weight: float = 1.0) -> list[LossTerm]:
+    """The terms of ``train.losses`` (``{type, weight, name, <keyword arguments>}``; a term is logged under its
+    ``name``, default its type, numbered when a type repeats). Without it, the original's two terms:
+    ``l_pix`` (``pixel_criterion`` times ``pixel_weight``) and ``l_ker`` (the kernel correction loss)."""
+    if losses is None:
+        losses = [{"type": pixel_criterion, "weight": pixel_weight, "name": "l_pix"},
+                  {"type": "kernel_correction", "weight": 1.0, "name": "l_ker"}]
+    terms: list[LossTerm] = []
+    for spec in losses:
+        kwargs = {k: v for k, v in spec.items() if k not in ("type", "weight", "name")}
+        loss = LOSS_REGISTRY.build(spec["type"], **kwargs)
+        name = spec.get("name") or spec["type"]
+        taken = {t.name for t in terms}
+        if name in taken:
+            name = next(f"{name}_{i}" for i in range(2, len(terms) + 2) if f"{name}_{i}" not in taken)
+        terms.append(LossTerm(name, float(spec.get("weight", 1.0)), loss, named_inputs(loss)))
+    return terms

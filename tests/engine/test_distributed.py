@@ -90,13 +90,13 @@ def test_a_resumed_sampler_continues_the_same_sequence() -> None:
 
 
 def test_the_total_batch_is_split_over_ranks(engine_data, eng) -> None:
-    ds = validate(eng.train_options(engine_data), is_train=True)[0]["datasets"]["train"]
-    ds["batch_size"] = 4
+    validated = validate(eng.train_options(engine_data), is_train=True)[0]["datasets"]["train"]
+    ds = {**validated, "batch_size": 4}
     loaders = [build_train_loader(ds, seed=0, rank=r, world_size=2, pin_memory=False) for r in (0, 1)]
     batches = [next(iter(loader))["GT"] for loader, _ in loaders]
     assert [b.shape[0] for b in batches] == [2, 2]
     assert not torch.equal(batches[0], batches[1])
-    ds["batch_size"] = 3
+    ds = {**validated, "batch_size": 3}
     with pytest.raises(ValueError, match="not divisible by 2 processes"):
         build_train_loader(ds, seed=0, rank=0, world_size=2, pin_memory=False)
 

@@ -78,7 +78,7 @@ def test_nan_batch_restores_the_last_checkpoint_and_halves_the_learning_rates(en
 
 def test_psnr_collapse_restores_and_lowers_the_learning_rates(engine_data, eng, tmp_path, monkeypatch) -> None:
     values: Iterator[float] = iter([30.0, 26.0])  # a drop of 4 dB, beyond psnr_margin 3
-    monkeypatch.setattr(Trainer, "_evaluate_val", lambda self: next(values))
+    monkeypatch.setattr(Trainer, "evaluate_val", lambda self: next(values))
     restored = _record_recoveries(monkeypatch)
     experiment = _train(eng, engine_data, tmp_path, monkeypatch)
     log = next(experiment.glob("train_guarded_*.log")).read_text()

@@ -11,8 +11,8 @@ import torch
 import yaml
 
 from dcls.archs import ARCH_REGISTRY, DCLS
-from dcls.config import DEGRADATION, apply_overrides, load_options, network_setting_schema, validate
-from dcls.degradation.synthesis import Degradation
+from dcls.config import apply_overrides, load_options, signature_schema, validate
+from dcls.degradation.synthesis import GaussianDegradation
 from dcls.engine import cli
 from dcls.engine.cli import train_main, train_parser
 from dcls.engine.distributed import local_rank
@@ -52,7 +52,7 @@ def test_original_keys_that_dcls_ignores_are_accepted_and_reported() -> None:
     opt, ignored = validate(raw, is_train=True, check_paths=False)
     assert {"pca_matrix_path", "model", "distortion", "degradation.code_length", "degradation.random_kernel",
             "datasets.train.LR_size"} <= set(ignored)
-    assert opt["gpu_ids"] == [0, 1, 2, 3]
+    assert opt["gpu_ids"] == (0, 1, 2, 3)
 
 
 @pytest.mark.parametrize(
@@ -68,8 +68,10 @@ def test_legacy_keys_with_another_value_than_dcls_supports_are_errors(key: str, 
 
 def test_network_and_degradation_options_are_the_constructors_keyword_arguments(monkeypatch) -> None:
     """A newly registered architecture is configurable with its own arguments, without editing config.py."""
-    assert set(network_setting_schema("DCLS")) == set(inspect.signature(DCLS).parameters)
-    assert set(DEGRADATION) == set(inspect.signature(Degradation).parameters) - {"scale"}
+    assert set(signature_schema(DCLS)) == set(inspect.signature(DCLS).parameters)
+    raw = yaml.safe_load(next(p for p in OPTIONS if p.name == "train_setting1_x4.yml").read_text())
+    opt, _ = validate(raw, is_train=True, check_paths=False)
+    assert set(opt["degradation"]) == {"type", *inspect.signature(GaussianDegradation).parameters} - {"scale"}
 
     def tiny_net(width: int, upscale: int = 4, depth: int | None = None, gain: float = 1.0) -> torch.nn.Module:
         return torch.nn.Conv2d(3, width, 1)
@@ -169,7 +171,7 @@ def test_test_py_user_errors(engine_data, eng, tmp_path, monkeypatch, capsys) ->
     eng.write_yaml(path, opt)
     _assert_one_line_error(cli.test_main(["-opt", str(path)]), capsys.readouterr().err, "path.pretrain_model_G")
     _assert_one_line_error(cli.test_main(["-opt", str(path), "--set", "datasets.test1.mode=GT",
-                                      "path.pretrain_model_G=x"]), capsys.readouterr().err, "LQGT or LQ")
+                                      "path.pretrain_model_G=x"]), capsys.readouterr().err, "needs LQ (LQ or LQGT)")
 
 
 def test_train_py_subprocess_reports_a_misspelled_key_in_one_line(engine_data, eng, tmp_path) -> None:
@@ -188,7 +190,7 @@ def test_set_overrides_reach_the_options(engine_data, eng, tmp_path) -> None:
     assert opt["train"]["niter"] == 7 and opt["train"]["lr_G"] == pytest.approx(1e-3)
     assert opt["datasets"]["train"]["batch_size"] == 4
     assert opt["train"]["collapse_guard"]["lr_factor"] == 0.25
-    assert opt["train"]["lr_steps"] == [3, 5]
+    assert opt["train"]["lr_steps"] == (3, 5)
     assert opt["path"]["experiments_root"] == str(tmp_path / "elsewhere" / "experiments" / "tiny")
     with pytest.raises(ConfigError, match="expected key.sub=value"):
         load_options(path, is_train=True, overrides=["train.niter"])

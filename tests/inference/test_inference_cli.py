@@ -130,6 +130,7 @@ def test_same_stem_inputs_get_distinct_outputs(capsys, tmp_path, make_photo, tin
         (["--checkpoint", "{ckpt}", "--scale", "4"], "checkpoint is x4 setting 1 (kernel 21), nf 16, nb 1, ng 1"),
         (["--checkpoint", "{ckpt}", "--scale", "4", "--setting", "2", "--nf", "16"], "kernel size differs"),
         (["--checkpoint", "{ckpt}", "--scale", "4", "--device", "tpu"], "'tpu' is not one of cpu, cuda"),
+        (["--checkpoint", "{ckpt}", "--scale", "4", "--device", "cuda:x"], "expected cpu, cuda or cuda:N"),
         (["--checkpoint", "{ckpt}", "--scale", "3", "--setting", "2"], "setting 2 has no x3 model"),
         (["--checkpoint", "{ckpt}", "--scale", "4", "--tile", "8"], "--tile must be 0"),
         (["--checkpoint", "{ckpt}", "--scale", "4", "--tile", "32", "--tile_overlap", "32"], "--tile_overlap"),

@@ -1,5 +1,5 @@
-"""Units of inference on own images: self-ensemble views (dcls.restoration), image codec, file planning,
-kernel pictures (dcls.utils.kernel_vis)."""
+"""Units of inference on own images: self-ensemble views (dcls.restoration), image codec (dcls.utils.codec),
+file planning, kernel pictures (dcls.utils.kernel_vis)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import torch.nn.functional as F
 
 from dcls.degradation.kernels import anisotropic_gaussian_kernel
 from dcls.errors import InputError
-from dcls.inference.codec import decode, encode, upscale_alpha
 from dcls.inference.files import collect_inputs, kernel_path, plan_outputs
 from dcls.restoration import InferenceSettings, SuperResolver
 from dcls.restoration.ensemble import ALL_VIEWS
+from dcls.utils.codec import decode, encode, image_to_tensor, tensor_to_image, upscale_alpha
 from dcls.utils.kernel_vis import kernel_grid, kernel_to_image
 
 
@@ -81,6 +81,28 @@ def test_decode_orders_channels_as_rgb():
     bgr[..., 0] = 255  # blue
     rgb = decode(bgr).rgb
     assert rgb[0, 2].min() == 1 and rgb[0, :2].max() == 0
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_rgb_order_is_taken_and_given_back_without_swapping(channels):
+    rgb = np.random.default_rng(5).integers(0, 256, (6, 7, channels), dtype=np.uint8)
+    image = decode(rgb, "rgb")
+    assert torch.equal(image.rgb, decode(np.ascontiguousarray(rgb[:, :, [2, 1, 0, 3][:channels]])).rgb)
+    np.testing.assert_array_equal(encode(image.rgb, image.alpha, image.grey, image.dtype, "rgb"), rgb)
+    with pytest.raises(ValueError, match="'bgr' or 'rgb'"):
+        decode(rgb, "brg")
+
+
+def test_plain_conversions_round_trip_and_order_channels():
+    bgr = np.random.default_rng(6).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    tensor = image_to_tensor(bgr)
+    assert tensor.shape == (3, 5, 6) and torch.equal(tensor[0], torch.from_numpy(bgr[:, :, 2] / np.float32(255)))
+    np.testing.assert_array_equal(tensor_to_image(tensor[None]), bgr)
+    np.testing.assert_array_equal(tensor_to_image(tensor, "rgb"), bgr[:, :, ::-1])
+    np.testing.assert_array_equal(tensor_to_image(tensor[:1] * 2 - 1, min_max=(-1.0, 1.0)), bgr[:, :, 2])
+    assert tensor_to_image(torch.full((2, 2), 0.5), dtype=np.uint16).tolist() == [[32768, 32768]] * 2
+    grey16 = np.array([[0, 65535]], np.uint16)
+    assert image_to_tensor(grey16).tolist() == [[[0.0, 1.0]]]
 
 
 def test_grey_with_alpha_is_written_as_grey_looking_bgra():

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dcls.inference.codec import decode
 from dcls.restoration import InferenceSettings, SuperResolver
 from dcls.restoration.tiling import feather_window, restore_tiled, tile_starts
+from dcls.utils.codec import decode
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:

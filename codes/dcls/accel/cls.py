@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from ..archs.dcls_arch import CLS
 from ..ops.fft import cls_deconv
 from ..ops.pooled_conv import conv_then_adaptive_pool
-from .precision import float32_region, upcast
+from ..ops.precision import float32_region, upcast
 
 
 class PooledCLS(nn.Module):

@@ -13,9 +13,9 @@ from types import ModuleType
 from dcls.api import BlindSR
 from dcls.archs.spec import describe
 from dcls.errors import UserError
-from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
+from dcls.inference.model_loading import add_model_arguments, spec_from_namespace
 from dcls.restoration import InferenceSettings
-from dcls.utils.device import resolve_device
+from dcls.utils.device import choose_device
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,9 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         page = _gradio_page()
         InferenceSettings(args.tile, kernel_crop=args.kernel_crop).validate()
-        device = resolve_device(args.device)
+        device = choose_device(args.device)
         spec = spec_from_namespace(args, ".")
-        sr = BlindSR(build_model(spec, device), spec.scale, device=device, kernel_crop=args.kernel_crop)
+        sr = BlindSR(spec.build(device), spec.scale, device=device, kernel_crop=args.kernel_crop)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,24 +17,6 @@ def initialize_weights(module: nn.Module, scale: float = 1.0) -> None:
                 m.bias.data.zero_()
 
 
-class _StraightThroughClamp(torch.autograd.Function):
-    """Clamp to [0, 1] forwards; pass the gradient through unchanged backwards."""
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(x, 0.0, 1.0)
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
-        return grad
-
-
-def clamp_unit(x: torch.Tensor, straight_through: bool = False) -> torch.Tensor:
-    """``x`` clamped to [0, 1]. With ``straight_through`` the values are the same but the gradient is not
-    zeroed outside the range, so the loss can still pull a saturated output back (docs/stability.md)."""
-    return _StraightThroughClamp.apply(x) if straight_through else torch.clamp(x, 0.0, 1.0)
-
-
 class ResidualBlockNoBN(nn.Module):
     """``x + conv(lrelu(conv(x)))``; initialised at ``init_scale`` (0.1 by default, so deep stacks start near
     identity) times Kaiming scale."""

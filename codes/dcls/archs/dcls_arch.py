@@ -6,19 +6,25 @@ checkpoints load with ``strict=True``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops.fft import cls_deconv
-from .blocks import DPCAG, clamp_unit, initialize_weights, residual_stack
+from ..ops.precision import float32_region, upcast
+from ..registry import ESTIMATOR_REGISTRY
+from .blocks import DPCAG, initialize_weights, residual_stack
 from .registry import ARCH_REGISTRY
 from .spec import FILTER_STRUCTURES, GROUP_CHANNELS, PAPER, SUPPORTED_SCALES
 
 
 class CLS(nn.Module):
     """Deep constrained least squares: deconvolve reduced features with the kernel and a learned smoothness
-    operator P (one 3x3 filter per sample and channel), then expand them back."""
+    operator P (one 3x3 filter per sample and channel), then expand them back. The solve divides by a small
+    spectrum, so it runs in float32 under mixed precision too."""
 
     def __init__(self, nf: int, reduction: int = 4) -> None:
         super().__init__()
@@ -37,15 +43,20 @@ class CLS(nn.Module):
 
     def forward(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         feats = self.reduce_feature(x)
-        smoothness = torch.exp(self.grad_filter(feats))
-        smoothness = smoothness - smoothness.mean(dim=(2, 3), keepdim=True)
-        ks = kernel.shape[-1]
-        padded = F.pad(feats, (ks, ks, ks, ks), mode="replicate")
-        return self.expand_feature(cls_deconv(padded, kernel, smoothness, crop=ks))
+        operator = self.grad_filter(feats)
+        with float32_region(x.device):
+            smoothness = torch.exp(upcast(operator))
+            smoothness = smoothness - smoothness.mean(dim=(2, 3), keepdim=True)
+            ks = kernel.shape[-1]
+            padded = F.pad(upcast(feats), (ks, ks, ks, ks), mode="replicate")
+            clear = cls_deconv(padded, upcast(kernel), smoothness, crop=ks)
+        return self.expand_feature(clear)
 
 
+@ESTIMATOR_REGISTRY.register()
 class Estimator(nn.Module):
-    """Predicts a per-sample blur kernel as the impulse response of a predicted linear conv stack."""
+    """Predicts a per-sample blur kernel as the impulse response of a predicted linear conv stack (the paper's
+    estimator). Its feature layers follow autocast; the kernel synthesis and normalisation run in float32."""
 
     def __init__(
         self, in_nc: int = PAPER.in_nc, nf: int = PAPER.nf, para_len: int = PAPER.input_para, num_blocks: int = 3,
@@ -101,7 +112,9 @@ class Estimator(nn.Module):
         return k / k.sum(dim=(2, 3), keepdim=True)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        return self.synthesize(self.latent(lr))
+        latent = self.latent(lr)
+        with float32_region(lr.device):
+            return self.synthesize(upcast(latent))
 
 
 def _upsampler(nf: int, out_nc: int, scale: int) -> nn.Module:
@@ -122,19 +135,16 @@ def _upsampler(nf: int, out_nc: int, scale: int) -> nn.Module:
 
 class Restorer(nn.Module):
     """Restores the HR image from the LR image and its kernel: a CLS-deconvolved path and a plain path through
-    ``ng`` groups of dual-path attention blocks, fused, upsampled and clamped to [0, 1] (with
-    ``straight_through_clamp`` the clamp passes gradients through: same outputs, see :func:`clamp_unit`).
-    ``feature_init_scale`` only sets the feature block's initial weights (times Kaiming scale; the original's 0.1)."""
+    ``ng`` groups of dual-path attention blocks, fused, upsampled and clamped to [0, 1]."""
 
     def __init__(
         self, in_nc: int = PAPER.in_nc, nf: int = PAPER.nf, nb: int = PAPER.nb, ng: int = PAPER.ng, scale: int = 4,
-        reduction: int = PAPER.reduction, straight_through_clamp: bool = False, feature_init_scale: float = 0.1,
+        reduction: int = PAPER.reduction,
     ) -> None:
         super().__init__()
-        self.straight_through_clamp = straight_through_clamp
         nf2 = nf // reduction
         self.conv_first = nn.Conv2d(in_nc, nf, 3, 1, 1)
-        self.feature_block = residual_stack(nf, 3, feature_init_scale)
+        self.feature_block = residual_stack(nf, 3)
         self.head1 = nn.Conv2d(nf, nf2, 3, 1, 1)
         self.head2 = CLS(nf, reduction=reduction)
         self.body = nn.ModuleList(DPCAG(nf, nf2, 3, 3, nb) for _ in range(ng))
@@ -142,6 +152,10 @@ class Restorer(nn.Module):
         self.upscale = _upsampler(nf, in_nc, scale)
 
     def forward(self, lr: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(self.unclamped(lr, kernel), 0.0, 1.0)
+
+    def unclamped(self, lr: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        """The HR image before the final clamp to [0, 1]."""
         f = self.conv_first(lr)
         feature = self.feature_block(f)
         plain = self.head1(feature)
@@ -149,12 +163,16 @@ class Restorer(nn.Module):
         for group in self.body:
             deconvolved, plain = group(deconvolved, plain)
         f = self.fusion(torch.cat([plain, deconvolved], dim=1)) + f
-        return clamp_unit(self.upscale(f), self.straight_through_clamp)
+        return self.upscale(f)
 
 
 @ARCH_REGISTRY.register()
 class DCLS(nn.Module):
-    """Blind SR network: ``forward(lr) -> (sr, kernel)``; the Restorer sees the kernel detached."""
+    """Blind SR network: ``forward(lr) -> (sr, kernel)``; the Restorer sees the kernel detached.
+
+    ``estimator``: ``{type: <registered estimator>, <its keyword arguments>}``, built with ``kernel_size`` added;
+    default (None) the paper's :class:`Estimator` of the network's width, which released checkpoints fit.
+    """
 
     def __init__(
         self,
@@ -166,8 +184,7 @@ class DCLS(nn.Module):
         input_para: int = PAPER.input_para,
         kernel_size: int = 21,
         reduction: int = PAPER.reduction,
-        straight_through_clamp: bool = False,
-        feature_init_scale: float = 0.1,
+        estimator: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if upscale not in SUPPORTED_SCALES:
@@ -176,9 +193,11 @@ class DCLS(nn.Module):
             raise ValueError(f"nf ({nf}) must be a multiple of reduction ({reduction}) and at least its square")
         self.ksize = kernel_size
         self.scale = upscale
-        self.Restorer = Restorer(in_nc=in_nc, nf=nf, nb=nb, ng=ng, scale=upscale, reduction=reduction,
-                                 straight_through_clamp=straight_through_clamp, feature_init_scale=feature_init_scale)
-        self.Estimator = Estimator(in_nc=in_nc, nf=nf, para_len=input_para, kernel_size=kernel_size)
+        self.Restorer = Restorer(in_nc=in_nc, nf=nf, nb=nb, ng=ng, scale=upscale, reduction=reduction)
+        if estimator is None:
+            self.Estimator = Estimator(in_nc=in_nc, nf=nf, para_len=input_para, kernel_size=kernel_size)
+        else:
+            self.Estimator = ESTIMATOR_REGISTRY.build_spec(estimator, kernel_size=kernel_size)
 
     def forward(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         kernel = self.Estimator(lr)

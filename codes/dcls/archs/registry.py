@@ -10,14 +10,12 @@ from typing import Any
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ..registry import Registry
-
-ARCH_REGISTRY = Registry("architecture")
+from ..registry import ARCH_REGISTRY
 
 
 def build_network(which_model_G: str, setting: Mapping[str, Any]) -> nn.Module:
     """The registered architecture ``which_model_G`` built with the keyword arguments ``setting``."""
     try:
         return ARCH_REGISTRY.build(which_model_G, **setting)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:  # ConfigError included
         raise ConfigError(f"network_G: cannot build {which_model_G} ({' '.join(str(exc).split())})") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils.image import tensor2img
+from ..utils.codec import tensor_to_image
 from ..utils.image_io import list_images
 from .lmdb_io import create_lmdb
 
@@ -33,7 +33,7 @@ def claim_outputs(folders: Iterable[Path], lmdbs: Iterable[Path], inputs: Iterab
 
 def kernel_picture(kernel: np.ndarray) -> np.ndarray:
     """The kernel min-max scaled to a uint8 gray picture (the original's ``kernel/`` images)."""
-    return tensor2img(torch.from_numpy(kernel).float(), min_max=(float(kernel.min()), float(kernel.max())))
+    return tensor_to_image(torch.from_numpy(kernel).float(), min_max=(float(kernel.min()), float(kernel.max())))
 
 
 def folders_to_lmdbs(pairs: dict[Path, Path], progress: bool) -> None:

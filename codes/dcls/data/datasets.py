@@ -14,20 +14,22 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..registry import Registry
+from ..registry import DATASET_REGISTRY
+from ..utils.codec import image_to_tensor
 from ..utils.image import modcrop
 from .sources import FolderSource, LmdbSource, open_source
-from .transforms import apply_augment, check_min_size, crop_window, draw_augment, to_bgr3, to_tensor
+from .transforms import apply_augment, check_min_size, crop_window, draw_augment, to_bgr3
 
 _MISSING = object()
 
-DATASET_REGISTRY = Registry("dataset")
-
 
 class _ImageDataset(Dataset):
-    """Option parsing and the per-worker random generator shared by the three datasets."""
+    """Option parsing and the per-worker random generator shared by the three datasets. ``provides``: the items
+    a sample holds (what the options check a phase against); ``roots``: the data paths it reads."""
 
     default_phase = "train"
+    provides: tuple[str, ...] = ()
+    roots: tuple[str, ...] = ()
 
     def __init__(self, opt: dict[str, Any]) -> None:
         self.opt = opt
@@ -82,6 +84,9 @@ class GTDataset(_ImageDataset):
     Returns ``{"GT": (3,H,W) float32 RGB, "GT_path": str}``; LR inputs are synthesised on the fly by the engine.
     """
 
+    provides = ("GT",)
+    roots = ("dataroot_GT",)
+
     def __init__(self, opt: dict[str, Any]) -> None:
         super().__init__(opt)
         self.gt = self.source("dataroot_GT")
@@ -105,7 +110,7 @@ class GTDataset(_ImageDataset):
             img = to_bgr3(self.gt.read(key))
             if self.opt.get("scale") is not None:
                 img = modcrop(img, int(self.opt["scale"]))
-        return {"GT": to_tensor(img), "GT_path": self.gt.label(key)}
+        return {"GT": image_to_tensor(img), "GT_path": self.gt.label(key)}
 
 
 @DATASET_REGISTRY.register("LQGT")
@@ -117,6 +122,8 @@ class LQGTDataset(_ImageDataset):
     """
 
     default_phase = "val"
+    provides = ("LQ", "GT")
+    roots = ("dataroot_LQ", "dataroot_GT")
 
     def __init__(self, opt: dict[str, Any]) -> None:
         super().__init__(opt)
@@ -177,7 +184,8 @@ class LQGTDataset(_ImageDataset):
             lq, gt = self.lq.read(key), self.gt.read(key)
             self._check_pair(key, gt.shape, lq.shape)
             lq, gt = to_bgr3(lq), to_bgr3(modcrop(gt, self.scale))
-        return {"LQ": to_tensor(lq), "GT": to_tensor(gt), "LQ_path": self.lq.label(key), "GT_path": self.gt.label(key)}
+        return {"LQ": image_to_tensor(lq), "GT": image_to_tensor(gt), "LQ_path": self.lq.label(key),
+                "GT_path": self.gt.label(key)}
 
 
 @DATASET_REGISTRY.register("LQ")
@@ -185,6 +193,8 @@ class LQDataset(_ImageDataset):
     """LR images only (inference without ground truth). Returns ``{"LQ", "LQ_path"}``."""
 
     default_phase = "test"
+    provides = ("LQ",)
+    roots = ("dataroot_LQ",)
 
     def __init__(self, opt: dict[str, Any]) -> None:
         super().__init__(opt)
@@ -196,7 +206,7 @@ class LQDataset(_ImageDataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         key = self.keys[index]
-        return {"LQ": to_tensor(to_bgr3(self.lq.read(key))), "LQ_path": self.lq.label(key)}
+        return {"LQ": image_to_tensor(to_bgr3(self.lq.read(key))), "LQ_path": self.lq.label(key)}
 
 
 def _names(keys: list[str], limit: int = 5) -> str:

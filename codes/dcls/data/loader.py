@@ -6,23 +6,26 @@ resumable); validation and test sets draw no randomness, so their loader needs n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .datasets import DATASET_REGISTRY
+from ..registry import DATASET_REGISTRY
+from ..utils.frozen import thaw
 
 
-def build_dataset(opt: dict[str, Any]) -> Dataset:
-    """Instantiate the dataset named by ``opt["mode"]`` ("GT", "LQGT" or "LQ") with the whole option dict."""
+def build_dataset(opt: Mapping[str, Any]) -> Dataset:
+    """Instantiate the registered dataset ``opt["mode"]`` (built in: GT, LQGT, LQ) with (a plain copy of) the
+    whole option dict of its phase."""
     mode = opt.get("mode")
     if mode is None:
-        raise KeyError(f"dataset {opt.get('name', '?')}: option 'mode' is required (GT, LQGT or LQ)")
-    return DATASET_REGISTRY.get(str(mode))(opt)
+        raise KeyError(f"dataset {opt.get('name', '?')}: option 'mode' is required")
+    return DATASET_REGISTRY.get(str(mode))(thaw(opt))
 
 
-def build_dataloader(dataset: Dataset, opt: dict[str, Any]) -> DataLoader:
+def build_dataloader(dataset: Dataset, opt: Mapping[str, Any]) -> DataLoader:
     """Batches of one image, in order, read by ``opt["n_workers"]`` worker processes (0: in this process).
 
     Its own generator keeps iterating the loader (which draws the workers' base seed) off torch's global

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-
-from ..utils.image import img2tensor
 
 Flags = tuple[bool, bool, bool]
 
@@ -21,14 +18,6 @@ def to_bgr3(img: np.ndarray) -> np.ndarray:
     if img.shape[2] != 3:
         raise ValueError(f"images must have 1, 3 or 4 channels, got {img.shape[2]}")
     return img
-
-
-def to_tensor(img: np.ndarray) -> torch.Tensor:
-    """uint8 or uint16 BGR HWC -> RGB float32 CHW in [0, 1]."""
-    tensor = img2tensor(img)
-    if img.dtype == np.uint16:
-        tensor.mul_(255.0 / 65535.0)
-    return tensor
 
 
 def check_min_size(shape: tuple[int, ...], size: int, label: str) -> None:

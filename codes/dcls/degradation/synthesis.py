@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from ..ops.imresize import imresize
-from ..utils.image import img2tensor, tensor2img
+from ..registry import DEGRADATION_REGISTRY
+from ..utils.codec import image_to_tensor, tensor_to_image
 from .kernels import isotropic_gaussian_kernel, random_kernels
 
 GAUSSIAN8_SIGMA_RANGE = {2: (0.8, 1.6), 3: (1.35, 2.4), 4: (1.8, 3.2)}
@@ -44,7 +45,11 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class DegradedBatch:
-    """One synthesised batch: network input, blurred LR, clean LR (for the kernel loss), HR kernels."""
+    """One synthesised batch: network input, blurred LR, clean LR (for the kernel loss), HR kernels.
+
+    ``lr_blured`` and ``lr`` are the blurred-and-downsampled and the downsampled HR before any noise or
+    compression: the kernel loss's target, the LR-space kernel, is solved from them.
+    """
 
     lr_img: torch.Tensor
     lr_blured: torch.Tensor
@@ -52,8 +57,13 @@ class DegradedBatch:
     kernels: torch.Tensor
 
 
-class Degradation:
-    """Blur with random Gaussian kernels, bicubic-downsample, optionally add noise, quantise.
+DEFAULT_DEGRADATION = "gaussian"
+"""The ``degradation.type`` of option files that name none (the original's)."""
+
+
+@DEGRADATION_REGISTRY.register(DEFAULT_DEGRADATION)
+class GaussianDegradation:
+    """Blur with random Gaussian kernels, bicubic-downsample, optionally add noise, quantise (the paper's).
 
     The keyword arguments are the ``degradation`` options (the original's names: ``ksize`` is the kernel size).
     """
@@ -112,4 +122,4 @@ def blur_downsample(hr: torch.Tensor, kernel: torch.Tensor, scale: int) -> torch
 def gaussian8_lr(hr_bgr_u8: np.ndarray, sigma: float, scale: int, kernel_size: int = 21) -> np.ndarray:
     """Gaussian8 LR image of a (modcropped) uint8 BGR HR image, exactly as the original benchmark script."""
     kernel = torch.from_numpy(isotropic_gaussian_kernel(kernel_size, sigma)).float()
-    return tensor2img(blur_downsample(img2tensor(hr_bgr_u8)[None], kernel, scale))
+    return tensor_to_image(blur_downsample(image_to_tensor(hr_bgr_u8)[None], kernel, scale))

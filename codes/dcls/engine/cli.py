@@ -20,7 +20,7 @@ import torch
 
 from ..config import load_options
 from ..errors import UserError
-from ..utils.device import pick_device
+from ..utils.device import choose_device
 from ..utils.logger import close_logger, setup_logger, timestamp
 from .distributed import DistInfo, barrier, cleanup, init_distributed
 from .experiment import prepare_experiment, resolve_resume, write_options
@@ -36,8 +36,17 @@ logger = logging.getLogger("dcls")
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-opt", "--opt", required=True, metavar="FILE", help="options YAML file")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda if available, else cpu")
+    p.add_argument("--no-accel", "--no_accel", dest="accel", action="store_false",
+                   help="run the reference network as written in dcls.archs, without the speed-up layer "
+                        "(the options' accel: false)")
     p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override options, e.g. --set train.niter=1000 datasets.train.batch_size=16")
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides plus those of ``--device`` and ``--no-accel`` (options are read-only once validated)."""
+    return [*args.overrides, *([f"device={args.device}"] if args.device else []),
+            *([] if args.accel else ["accel=false"])]
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -79,7 +88,7 @@ def run_guarded(main: Callable[[argparse.Namespace], int], args: argparse.Namesp
 def _note_ignored_gpu_ids(opt: dict, device: torch.device) -> None:
     """The original's option files name GPUs; on a CPU run say that they were ignored (once logging is set up)."""
     if opt["gpu_ids"] and device.type == "cpu":
-        logger.info("gpu_ids %s ignored: running on CPU", opt["gpu_ids"])
+        logger.info("gpu_ids %s ignored: running on CPU", list(opt["gpu_ids"]))
 
 
 def restarted_by_torchrun() -> bool:
@@ -104,14 +113,12 @@ def _start_training(args: argparse.Namespace, opt: dict, ignored: list[str], dis
         header = f"options of this run, from {Path(args.opt).resolve()}"
         if args.overrides:
             header += "\nwith --set " + " ".join(args.overrides)
-        write_options(opt, resumed=resume is not None, header=header)
+        write_options(opt, trainer.seed, resumed=resume is not None, header=header)
     return trainer
 
 
 def _train(args: argparse.Namespace, process_ends: bool = False) -> int:
-    opt, ignored = load_options(args.opt, is_train=True, overrides=args.overrides)
-    if args.device:
-        opt["device"] = args.device
+    opt, ignored = load_options(args.opt, is_train=True, overrides=_overrides(args))
     dist = init_distributed(args.launcher, opt["device"], opt["gpu_ids"], args.local_rank)
     try:
         trainer = _start_training(args, opt, ignored, dist)
@@ -127,8 +134,8 @@ def _train(args: argparse.Namespace, process_ends: bool = False) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    opt, ignored = load_options(args.opt, is_train=False, overrides=args.overrides)
-    device = pick_device(args.device or opt["device"], opt["gpu_ids"])
+    opt, ignored = load_options(args.opt, is_train=False, overrides=_overrides(args))
+    device = choose_device(opt["device"], opt["gpu_ids"])
     results = Path(opt["path"]["results_root"])
     results.mkdir(parents=True, exist_ok=True)
     setup_logger(results / f"test_{opt['name']}_{timestamp()}.log")

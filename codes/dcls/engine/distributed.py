@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import ConfigError
-from ..utils.device import pick_device
+from ..utils.device import choose_device
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def init_distributed(launcher: str, requested_device: str | None, gpu_ids: Seque
                      cli_local_rank: int | None = None) -> DistInfo:
     """Set up this process: a plain single-device run (``launcher='none'``) or one rank of an env:// group."""
     if launcher == "none":
-        return DistInfo(0, 1, 0, pick_device(requested_device, gpu_ids))
+        return DistInfo(0, 1, 0, choose_device(requested_device, gpu_ids))
     if launcher != "pytorch":
         raise ConfigError(f"--launcher: '{launcher}' is not one of none, pytorch")
     missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
@@ -58,7 +58,7 @@ def init_distributed(launcher: str, requested_device: str | None, gpu_ids: Seque
             f"--launcher pytorch: environment lacks {', '.join(missing)}; start with torchrun --nproc_per_node=N"
         )
     lrank = local_rank(cli_local_rank)
-    device = pick_device(requested_device, gpu_ids, index=lrank)
+    device = choose_device(requested_device, gpu_ids, index=lrank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"

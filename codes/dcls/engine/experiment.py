@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,10 @@ def prepare_experiment(opt: dict[str, Any], resume: Path | None, rank: int) -> N
         logger.info("existing experiment folder archived to %s", archived)
 
 
-def write_options(opt: dict[str, Any], resumed: bool, header: str) -> Path:
-    """Dump the complete options of this run (seed included) into the experiment folder."""
+def write_options(opt: Mapping[str, Any], seed: int, resumed: bool, header: str) -> Path:
+    """Dump the complete options of this run into the experiment folder, with the run's ``seed`` as
+    ``train.manual_seed`` (the options themselves stay as validated), so the file reruns the same run."""
     root = Path(opt["path"]["experiments_root"])
     path = root / (f"options_resume_{timestamp()}.yml" if resumed else "options.yml")
-    dump_options(opt, path, header=header)
+    dump_options({**opt, "train": {**opt["train"], "manual_seed": seed}}, path, header=header)
     return path

@@ -12,31 +12,20 @@ import csv
 import io
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..accel import accelerate
-from ..archs import build_network
 from ..data import build_dataloader, build_dataset
 from ..errors import ConfigError
 from ..evaluation import METRICS, average, evaluate
+from ..modeling import build_model
 from ..restoration import InferenceSettings, SuperResolver
 from ..utils.image_io import atomic_write_bytes
-from ..weights import load_network
 
 logger = logging.getLogger("dcls")
-
-
-def load_model(opt: dict[str, Any], device: torch.device) -> torch.nn.Module:
-    """The network of the options with ``path.pretrain_model_G`` loaded (scale/setting checked), on ``device``
-    and accelerated for inference."""
-    model = build_network(**opt["network_G"])
-    paths = opt["path"]
-    report = load_network(model, paths["pretrain_model_G"], strict=paths["strict_load"])
-    logger.info("loaded %s%s", paths["pretrain_model_G"], "" if report.clean else " (non-strict)")
-    return accelerate(model, device, training=False)
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], avg: dict[str, float]) -> None:
@@ -53,10 +42,12 @@ def _format(row: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def run_tests(opt: dict[str, Any], device: torch.device, ensemble: bool = False, amp: str = "off") -> dict[str, Any]:
+def run_tests(opt: Mapping[str, Any], device: torch.device, ensemble: bool = False, amp: str = "off") -> dict[str, Any]:
     """Evaluate every test set; return (and write) the per-set results."""
     results_root = Path(opt["path"]["results_root"])
-    model = load_model(opt, device)
+    paths = opt["path"]
+    model = build_model(opt["network_G"], device, weights=paths["pretrain_model_G"], strict=paths["strict_load"],
+                        accelerate=opt["accel"])
     resolver = SuperResolver(model, opt["scale"], InferenceSettings(ensemble=ensemble, kernel_crop=0, amp=amp),
                              device)
     float32 = SuperResolver(model, opt["scale"], InferenceSettings(ensemble=ensemble, kernel_crop=0), device)

@@ -16,7 +16,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,16 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..accel import accelerate
 from ..accel.execution import compile_network, tune_backend
-from ..archs import build_network
 from ..data import build_dataloader, build_dataset
-from ..degradation.synthesis import Degradation, DegradedBatch
+from ..degradation import DegradedBatch
 from ..errors import CheckpointError, ConfigError
 from ..evaluation import average, evaluate
-from ..losses import CorrectionLoss, build_pixel_loss
-from ..step import StepOutput, build_optimizer
-from ..step import train_step as optimisation_step
+from ..losses import build_loss_terms, correct_kernel
+from ..modeling import build_model
+from ..registry import DEGRADATION_REGISTRY
+from ..restoration import InferenceSettings, SuperResolver
+from ..step import apply_update, build_optimizer, compute_losses
 from ..utils.kernel_vis import kernel_grid
 from ..weights import load_network, save_network
 from . import checkpoint as ckpt
@@ -49,9 +49,10 @@ from .schedulers import apply_warmup, build_scheduler
 logger = logging.getLogger("dcls")
 
 
-def build_degradation(opt: dict[str, Any]) -> Degradation:
-    """The training degradation of the ``degradation`` options at the run's scale."""
-    return Degradation(opt["scale"], **opt["degradation"])
+def build_degradation(opt: Mapping[str, Any]) -> Any:
+    """The training degradation the ``degradation`` options name (``type``, default the paper's Gaussian blur),
+    built with the run's scale: ``degradation(hr, rng) -> DegradedBatch``."""
+    return DEGRADATION_REGISTRY.build_spec(opt["degradation"], scale=opt["scale"])
 
 
 def seed_everything(seed: int) -> None:
@@ -64,13 +65,11 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     """Owns the model, optimizer, schedulers, data and counters of one training run (one rank)."""
 
-    def __init__(self, opt: dict[str, Any], dist: DistInfo, resume: Path | None = None) -> None:
+    def __init__(self, opt: Mapping[str, Any], dist: DistInfo, resume: Path | None = None) -> None:
         self.opt, self.dist, self.device = opt, dist, dist.device
         tr = opt["train"]
         self.niter, self.warmup_iter = tr["niter"], tr["warmup_iter"]
-        self.val_freq, self.pixel_weight = tr["val_freq"], tr["pixel_weight"]
-        self.max_update_ratio, self.update_cap_min_rms = tr["max_update_ratio"], tr["update_cap_min_rms"]
-        self.update_cap_min_rms_iters = tr["update_cap_min_rms_iters"]
+        self.val_freq, self.max_update_ratio = tr["val_freq"], tr["max_update_ratio"]
         self.print_freq = opt["logger"]["print_freq"]
         self.save_freq = opt["logger"]["save_checkpoint_freq"]
         self.scale = opt["scale"]
@@ -82,18 +81,19 @@ class Trainer:
         self.seed = self._choose_seed()
 
         seed_everything(self.seed)  # identical initial weights on every rank
-        self.model = accelerate(build_network(**opt["network_G"]), self.device, training=True,
-                                channels_last=tr["channels_last"])
+        weights, strict = self._weights_to_load()
+        self.model = build_model(opt["network_G"], self.device, weights=weights, strict=strict, training=True,
+                                 accelerate=opt["accel"], channels_last=tr["channels_last"])
         tune_backend(self.device, fixed_shapes=True)  # training crops all have GT_size
-        self._load_weights(resume)
         self.ema = ModelEMA(self.model, copy.deepcopy(self.model).eval(), tr["ema_decay"]) if tr["ema_decay"] else None
         self._load_ema_weights(resume)
         self.optimizer = build_optimizer(self.model, tr["lr_G"], tr["lr_E"], (tr["beta1"], tr["beta2"]),
                                          tr["weight_decay_G"])
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == "fp16")
         self.schedulers = [build_scheduler(self.optimizer, tr)]
-        self.pixel_loss = build_pixel_loss(tr["pixel_criterion"]).to(self.device)
-        self.kernel_loss = CorrectionLoss(eps=1e-20).to(self.device)
+        self.loss_terms = build_loss_terms(tr["losses"], tr["pixel_criterion"], tr["pixel_weight"])
+        for term in self.loss_terms:
+            term.loss.to(self.device)
         self.degradation = build_degradation(opt)
         self.train_loader, self.sampler = self._build_train_loader()
         self.has_val = "val" in opt["datasets"]
@@ -114,7 +114,7 @@ class Trainer:
             self.guard.events = int(self.state.get("guard_events", 0))
         self.guard.remember(self.iteration)
         self.tb = self._open_tensorboard(resumed=self.state is not None)
-        self.last_kernels: tuple[torch.Tensor, ...] | None = None
+        self.last_kernel: tuple[torch.Tensor, DegradedBatch] | None = None  # estimated kernel, its batch
 
     # ----------------------------------------------------------------- the loop
     def fit(self, stop: StopRequest | None = None) -> dict[str, Any]:
@@ -159,38 +159,28 @@ class Trainer:
         rng = np.random.default_rng([self.seed, self.dist.rank, self.iteration])
         return self.degradation(hr, rng)
 
-    def update_cap_floor(self) -> float:
-        """The floor of the update cap at this iteration: ``train.update_cap_min_rms`` in the first
-        ``train.update_cap_min_rms_iters`` iterations (or all), else 0 (docs/stability.md)."""
-        within = self.update_cap_min_rms_iters is None or self.iteration <= self.update_cap_min_rms_iters
-        return self.update_cap_min_rms if within else 0.0
-
     def train_step(self, batch: dict[str, Any]) -> dict[str, float] | None:
-        """One optimisation step (:func:`dcls.step.train_step`); ``None`` when the collapse guard refused it."""
+        """One optimisation step: synthesis, forward and loss terms, the collapse guard's verdict on them, then
+        backward and update. Returns each term's value (mean over ranks) by name; ``None`` when the guard
+        refused the step (a non-finite loss, or the fp16 scale collapsed) and recovered."""
         hr = batch["GT"].to(self.device, non_blocking=True)
         deg = self.synthesize(hr)
-        values: list[torch.Tensor] = []
-
-        def accept(out: StepOutput) -> bool:
-            values.append(all_reduce_mean(torch.stack([out.l_pix.detach(), out.l_ker.detach()]).float()))
-            return self.guard.loss_ok(values[0])
-
-        # The Restorer receives kernel.detach() inside DCLS.forward.
-        out = optimisation_step(self.net, self.optimizer, hr, deg, self.pixel_loss, self.kernel_loss,
-                                self.pixel_weight, accept=accept, amp=self.amp, scaler=self.scaler,
-                                max_update_ratio=self.max_update_ratio, update_cap_min_rms=self.update_cap_floor())
-        l_pix, l_ker = values[0].tolist()
-        if not out.applied:
-            self.guard.recover(self.iteration, f"non-finite loss (l_pix {l_pix:.4g}, l_ker {l_ker:.4g})")
+        out = compute_losses(self.net, hr, deg, self.loss_terms, self.amp)  # the Restorer sees kernel.detach()
+        values = all_reduce_mean(torch.stack([v.detach() for v in out.losses.values()]).float())
+        losses = dict(zip(out.losses, values.tolist()))
+        if not self.guard.loss_ok(values):
+            said = ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
+            self.guard.recover(self.iteration, f"non-finite loss ({said})")
             return None
-        if self.guard.step_overflowed(out.overflowed):
+        overflowed = apply_update(self.optimizer, out.total, self.scaler, self.max_update_ratio)
+        if self.guard.step_overflowed(overflowed):
             self.guard.recover(self.iteration, f"{self.guard.overflow_steps} fp16 updates in a row skipped "
                                                f"(non-finite gradients; scale {self.scaler.get_scale():.3g})")
             return None
-        if self.ema is not None and not out.overflowed:
+        if self.ema is not None and not overflowed:
             self.ema.update()
-        self.last_kernels = (out.kernel[0, 0].detach(), out.k_correct[0, 0].detach(), deg.kernels[0].detach())
-        return {"l_pix": l_pix, "l_ker": l_ker}
+        self.last_kernel = (out.kernel[:1].detach(), deg)
+        return losses
 
     def update_learning_rate(self) -> None:
         """Step the schedulers once per iteration, then apply the linear warm-up (as the original)."""
@@ -219,7 +209,7 @@ class Trainer:
         """PSNR-Y (crop = scale) on the val set by rank 0; every rank applies the same guard decision."""
         psnr = math.nan
         if self.dist.is_main:
-            psnr = self._evaluate_val()
+            psnr = self.evaluate_val()
         psnr = broadcast_floats([psnr], self.device)[0]
         if not self.guard.psnr_ok(psnr, self.best_psnr):
             self.guard.recover(self.iteration, f"validation PSNR {psnr:.2f} dB, best {self.best_psnr:.2f} dB")
@@ -301,21 +291,22 @@ class Trainer:
                 "guard_events": self.guard.events, "seconds": seconds, "stopped": None}
 
     # ----------------------------------------------------------------- helpers
-    def _evaluate_val(self) -> float:
-        """PSNR-Y of the EMA weights when on, else of the trained weights (the first validation log says which)."""
+    def evaluate_val(self, save_images: bool = True) -> float:
+        """PSNR-Y on the val set of the EMA weights when on, else of the trained weights (the first validation log
+        says which), each image run as testing runs it (the kernel estimated on the whole image); the SR images
+        are saved under ``path.val_images/<iter>`` with ``save_images``."""
         network = self.ema.average if self.ema is not None else self.model
-        network.eval()
-        save_dir = Path(self.opt["path"]["val_images"]) / str(self.iteration)
+        resolver = SuperResolver(network, self.scale, InferenceSettings(kernel_crop=0), self.device)
+        save_dir = Path(self.opt["path"]["val_images"]) / str(self.iteration) if save_images else None
         first: dict[str, Any] = {}
 
         def predict(lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            sr, kernel = network(lr.to(self.device))
+            sr, kernel = resolver(lr)
             if not first:
                 first.update(lr=lr[0], sr=sr[0].cpu())
             return sr, kernel
 
-        with torch.no_grad():
-            rows = evaluate(predict, self.val_loader, self.scale, full_metrics=False, save_dir=save_dir)
+        rows = evaluate(predict, self.val_loader, self.scale, full_metrics=False, save_dir=save_dir)
         self.model.train()
         if self.ema is not None:
             self.ema.average.eval()
@@ -328,8 +319,11 @@ class Trainer:
         self.tb.add_image("val/LR", first["lr"].clamp(0, 1), self.iteration)
         self.tb.add_image("val/SR", first["sr"].clamp(0, 1), self.iteration)
         self.tb.add_image("val/GT", gt, self.iteration)
-        if self.last_kernels is not None:
-            grid = kernel_grid([[k.cpu()] for k in self.last_kernels], row_labels=["estimated", "LR target", "HR true"])
+        if self.last_kernel is not None:
+            kernel, deg = self.last_kernel
+            target = correct_kernel(deg.lr_blured[:1], deg.lr[:1], kernel.shape[-1])
+            rows = [kernel[0, 0], target[0, 0], *([] if deg.kernels is None else [deg.kernels[0]])]
+            grid = kernel_grid([[k.detach().cpu()] for k in rows], row_labels=["estimated", "LR target", "HR true"])
             self.tb.add_image("train/kernels", grid[:, :, ::-1].copy(), self.iteration, dataformats="HWC")
 
     def _state_dict(self) -> dict[str, Any]:
@@ -347,7 +341,7 @@ class Trainer:
             "guard_events": self.guard.events,
             "scaler": self.scaler.state_dict(),
             "ema_decay": self.ema.decay if self.ema is not None else 0.0,
-            "network": {"scale": self.scale, "kernel_size": setting["kernel_size"], "nf": setting["nf"]},
+            "network": {"scale": self.scale, **{k: setting[k] for k in ("kernel_size", "nf") if k in setting}},
         }
 
     def _load_resume(self, resume: Path | None) -> dict[str, Any] | None:
@@ -356,8 +350,9 @@ class Trainer:
         state = ckpt.load_training_state(resume)
         net = state.get("network", {})
         setting = self.opt["network_G"]["setting"]
-        for key, ours in (("scale", self.scale), ("kernel_size", setting["kernel_size"]), ("nf", setting["nf"])):
-            if key in net and net[key] != ours:
+        ours_by_key = {"scale": self.scale, "kernel_size": setting.get("kernel_size"), "nf": setting.get("nf")}
+        for key, ours in ours_by_key.items():
+            if key in net and ours is not None and net[key] != ours:
                 raise CheckpointError(f"{resume}: state is for {key} {net[key]}, the options say {ours}")
         return state
 
@@ -370,19 +365,15 @@ class Trainer:
         if configured is not None:
             return int(configured)
         seed = random.SystemRandom().randrange(2**31) if self.dist.is_main else 0
-        seed = int(broadcast_floats([seed], self.device)[0])
-        self.opt["train"]["manual_seed"] = seed
-        return seed
+        return int(broadcast_floats([seed], self.device)[0])
 
-    def _load_weights(self, resume: Path | None) -> None:
+    def _weights_to_load(self) -> tuple[Path | str | None, bool]:
+        """The weights to start from and whether to load them strictly: the resumed iteration's, else
+        ``path.pretrain_model_G`` (with ``path.strict_load``), else none."""
         paths = self.opt["path"]
-        if resume is not None:
-            weights = ckpt.model_path_for(paths["models"], int(self.state["iter"]))
-            load_network(self.model, weights, strict=True)
-        elif paths["pretrain_model_G"]:
-            report = load_network(self.model, paths["pretrain_model_G"], strict=paths["strict_load"])
-            logger.info("loaded pretrained weights %s%s", paths["pretrain_model_G"],
-                        "" if report.clean else " (non-strict)")
+        if self.state is not None:
+            return ckpt.model_path_for(paths["models"], int(self.state["iter"])), True
+        return paths["pretrain_model_G"], paths["strict_load"]
 
     def _load_ema_weights(self, resume: Path | None) -> None:
         """On resume the EMA continues from ``<iter>_G_ema.pth`` (a state saved without EMA starts it afresh)."""
@@ -440,6 +431,8 @@ class Trainer:
                     self.opt["network_G"]["which_model_G"], f"{n_params:,d}", self.device,
                     self.dist.world_size, self.seed)
         tr = self.opt["train"]
+        terms = ", ".join(f"{t.name} = {t.weight:g} x {type(t.loss).__name__}" for t in self.loss_terms)
+        logger.info("loss terms: %s; degradation %s", terms, type(self.degradation).__name__)
         logger.info("mixed precision %s; EMA %s; compiled %s; validation on the %s weights", self.amp,
                     f"decay {self.ema.decay}" if self.ema else "off", "yes" if tr["compile"] else "no",
                     "EMA" if self.ema else "trained")

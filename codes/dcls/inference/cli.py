@@ -11,14 +11,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dcls.errors import UserError
-from dcls.inference.codec import decode, read_upright
 from dcls.inference.files import collect_inputs, kernel_path, plan_outputs
-from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
+from dcls.inference.model_loading import add_model_arguments, spec_from_namespace
 from dcls.inference.pipeline import super_resolve_array
 from dcls.metrics import calculate_psnr
 from dcls.restoration import InferenceSettings, SuperResolver
-from dcls.utils.device import resolve_device
-from dcls.utils.image import tensor2img
+from dcls.utils.codec import decode, read_upright, tensor_to_image
+from dcls.utils.device import choose_device
 from dcls.utils.image_io import write_png
 from dcls.utils.kernel_vis import kernel_to_image
 
@@ -31,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(p)
     io = p.add_argument_group("files")
     io.add_argument("-input_dir", "--input_dir", "--input", dest="input", nargs="+", required=True,
-                    metavar="PATH", help="image folder(s) and/or image files (PNG, JPEG, BMP, TIFF, WebP)")
+                    metavar="PATH", help="image folder(s) and/or image files (PNG, JPEG, BMP, PPM/PGM, TIFF, WebP)")
     io.add_argument("-output_dir", "--output_dir", "--output", dest="output", default="results/inference",
                     help="folder for <name>_x<scale>.png (default: results/inference)")
     io.add_argument("--save_kernel", action="store_true", help="also save the estimated kernel as <name>_kernel.png")
@@ -62,7 +61,7 @@ def amp_psnr_to_float32(resolver: SuperResolver, src: Path) -> float:
     image = decode(read_upright(src)).rgb
     float32 = SuperResolver(resolver.model, resolver.scale, dataclasses.replace(resolver.settings, amp="off"),
                             resolver.device)
-    return calculate_psnr(tensor2img(resolver(image)[0][0]), tensor2img(float32(image)[0][0]))
+    return calculate_psnr(tensor_to_image(resolver(image)[0][0]), tensor_to_image(float32(image)[0][0]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,11 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = InferenceSettings(args.tile, args.tile_overlap, args.tile_batch, args.ensemble, args.kernel_crop,
                                      args.amp)
         settings.validate()
-        device = resolve_device(args.device)
+        device = choose_device(args.device)
         spec = spec_from_namespace(args, args.input[0])
         inputs = collect_inputs(args.input)
         outputs = plan_outputs(inputs, Path(args.output), spec.scale)
-        model = build_model(spec, device)
+        model = spec.build(device)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,14 +13,13 @@ import numpy as np
 import torch
 
 from dcls.errors import UserError
-from dcls.inference.codec import decode
 from dcls.inference.demo_summary import bicubic_upscale
 from dcls.inference.kernel_report import estimate_pairs, find_pairs, kernel_sheet
-from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
+from dcls.inference.model_loading import add_model_arguments, spec_from_namespace
 from dcls.metrics import calculate_psnr
 from dcls.restoration import InferenceSettings, SuperResolver
-from dcls.utils.device import resolve_device
-from dcls.utils.image import tensor2img
+from dcls.utils.codec import decode, tensor_to_image
+from dcls.utils.device import choose_device
 from dcls.utils.image_io import read_image, write_png
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -86,14 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         lr = read_image(lr_dir / f"{args.image}.png", color=True)
         hr = read_image(hr_dir / f"{args.image}.png", color=True)
         pairs = find_pairs(lr_dir, Path(args.benchmark) / "kernel" / f"x{s}")
-        device = resolve_device(args.device)
-        resolver = SuperResolver(build_model(spec, device), s, InferenceSettings(), device)
+        device = choose_device(args.device)
+        resolver = SuperResolver(spec.build(device), s, InferenceSettings(), device)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with torch.inference_mode():
         sr, _ = resolver(decode(lr).rgb)
-    write_png(out / "demo_comparison.png", comparison_figure(lr, tensor2img(sr), hr, s))
+    write_png(out / "demo_comparison.png", comparison_figure(lr, tensor_to_image(sr), hr, s))
     kernels, _ = estimate_pairs(resolver, pairs)
     write_png(out / "demo_kernels.png", kernel_sheet(kernels, columns=8))
     print(f"wrote {out / 'demo_comparison.png'} and {out / 'demo_kernels.png'}")

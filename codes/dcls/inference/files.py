@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dcls.errors import InputError
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+from dcls.utils.image_io import IMAGE_EXTENSIONS
 
 
 def collect_inputs(paths: Sequence[str | Path]) -> list[Path]:

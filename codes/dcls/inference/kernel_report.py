@@ -21,12 +21,12 @@ import torch
 from tqdm import tqdm
 
 from dcls.errors import InputError, UserError
-from dcls.inference.codec import decode
 from dcls.inference.files import collect_inputs
-from dcls.inference.model_loading import add_model_arguments, build_model, spec_from_namespace
+from dcls.inference.model_loading import add_model_arguments, spec_from_namespace
 from dcls.losses import lr_space_kernel
 from dcls.restoration import InferenceSettings, SuperResolver
-from dcls.utils.device import resolve_device
+from dcls.utils.codec import decode
+from dcls.utils.device import choose_device
 from dcls.utils.image_io import read_image, write_png
 from dcls.utils.kernel_vis import kernel_grid
 
@@ -122,8 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.columns < 1:
             raise InputError("--columns must be at least 1")
         spec = spec_from_namespace(args, str(lr_dir))
-        device = resolve_device(args.device)
-        resolver = SuperResolver(build_model(spec, device), spec.scale, InferenceSettings(kernel_crop=args.kernel_crop),
+        device = choose_device(args.device)
+        resolver = SuperResolver(spec.build(device), spec.scale, InferenceSettings(kernel_crop=args.kernel_crop),
                                  device)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,21 +1,21 @@
-"""Build the DCLS network for inference from an options file or from (checkpoint, scale, setting), with its
-weights loaded and the speed-up layer applied for the device."""
+"""Which network inference runs: a :class:`ModelSpec` from an options file or from (checkpoint, scale, setting),
+built with :func:`dcls.modeling.build_model`."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from dcls.accel import accelerate
-from dcls.archs import build_network
-from dcls.archs.spec import PAPER, describe, published_config, recognise
+from dcls.archs.spec import PAPER, published_config
 from dcls.config import apply_overrides, read_yaml, validate
 from dcls.errors import CheckpointError, ConfigError
-from dcls.weights import load_network, read_state_dict
+from dcls.modeling import build_model
+from dcls.utils.frozen import thaw
 
 SIZE_OPTIONS = ("nf", "nb", "ng", "input_para")
 """The network sizes the command line can set, for models other than the paper's."""
@@ -23,12 +23,26 @@ SIZE_OPTIONS = ("nf", "nb", "ng", "input_para")
 
 @dataclass
 class ModelSpec:
-    """Everything needed to build and load the network."""
+    """Everything needed to build and load the network (``accelerate``: with the speed-up layer)."""
 
     checkpoint: Path
     scale: int
     arch: str = "DCLS"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    accelerate: bool = True
+
+    def build(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """The network with its checkpoint loaded strictly, on ``device``, for inference
+        (:func:`dcls.modeling.build_model`); a checkpoint of another model is a one-line CheckpointError that
+        says which options would fit it."""
+        network = {"which_model_G": self.arch, "setting": self.kwargs}
+        try:
+            return build_model(network, device, weights=self.checkpoint, accelerate=self.accelerate)
+        except CheckpointError as exc:
+            if ". The checkpoint is" not in str(exc):
+                raise
+            raise CheckpointError(f"{exc}: give its training options with -opt, or --scale/--setting/--nf/--nb/--ng/"
+                                  "--input_para to match") from None
 
 
 def spec_from_args(checkpoint: str, scale: int, setting: int, sizes: dict[str, int | None]) -> ModelSpec:
@@ -51,7 +65,8 @@ def spec_from_options(path: str, checkpoint: str | None, input_dir: str = ".") -
         raw = apply_overrides(raw, [f"path.pretrain_model_G={checkpoint}"])
     opt, _ = validate(raw, is_train=False, check_paths=False)
     net = opt["network_G"]
-    return ModelSpec(Path(opt["path"]["pretrain_model_G"]), opt["scale"], net["which_model_G"], dict(net["setting"]))
+    return ModelSpec(Path(opt["path"]["pretrain_model_G"]), opt["scale"], net["which_model_G"], thaw(net["setting"]),
+                     opt["accel"])
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +79,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="paper setting: 1 = isotropic 21x21 kernels, 2 = anisotropic 11x11 (x2) / 31x31 (x4)")
     for name in SIZE_OPTIONS:
         group.add_argument(f"--{name}", type=int, help=f"network size (without -opt; default {getattr(PAPER, name)})")
+    group.add_argument("--no-accel", "--no_accel", dest="accel", action="store_false",
+                       help="run the reference network as written in dcls.archs, without the speed-up layer")
 
 
 def spec_from_namespace(args: argparse.Namespace, input_dir: str) -> ModelSpec:
@@ -72,31 +89,9 @@ def spec_from_namespace(args: argparse.Namespace, input_dir: str) -> ModelSpec:
     if args.opt:
         if args.scale is not None or any(v is not None for v in sizes.values()):
             raise ConfigError("--scale/--nf/--nb/--ng/--input_para apply without -opt; the options file sets them")
-        return spec_from_options(args.opt, args.checkpoint, input_dir)
-    if not args.checkpoint or args.scale is None:
+        spec = spec_from_options(args.opt, args.checkpoint, input_dir)
+    elif not args.checkpoint or args.scale is None:
         raise ConfigError("give -opt OPTIONS.yml, or --checkpoint WEIGHTS.pth with --scale (and --setting)")
-    return spec_from_args(args.checkpoint, args.scale, args.setting, sizes)
-
-
-def build_model(spec: ModelSpec, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """The network with its checkpoint loaded strictly (:func:`dcls.weights.load_network`: weights_only, CPU,
-    ``module.`` stripped; a mismatch is a one-line CheckpointError that says what the checkpoint is), on
-    ``device`` and accelerated for inference (:func:`dcls.accel.accelerate`)."""
-    model = build_network(spec.arch, spec.kwargs)
-    try:
-        load_network(model, spec.checkpoint, strict=True)
-    except CheckpointError as exc:
-        found = _recognised(spec.checkpoint)
-        if found is None:
-            raise
-        raise CheckpointError(f"{exc}. The checkpoint is {describe(found)}: give its training options with -opt, "
-                              "or --scale/--setting/--nf/--nb/--ng/--input_para to match") from None
-    return accelerate(model, device, training=False)
-
-
-def _recognised(checkpoint: Path) -> dict[str, int] | None:
-    """The DCLS configuration of a readable checkpoint, else None."""
-    try:
-        return recognise(read_state_dict(checkpoint))
-    except (CheckpointError, ValueError):
-        return None
+    else:
+        spec = spec_from_args(args.checkpoint, args.scale, args.setting, sizes)
+    return dataclasses.replace(spec, accelerate=spec.accelerate and args.accel)

@@ -7,16 +7,18 @@ import numpy as np
 import torch
 
 from dcls.restoration import SuperResolver
+from dcls.utils.codec import ChannelOrder, decode, encode, upscale_alpha
 
-from .codec import decode, encode, upscale_alpha
 
+def super_resolve_array(resolver: SuperResolver, image: np.ndarray,
+                        order: ChannelOrder = "bgr") -> tuple[np.ndarray, torch.Tensor]:
+    """(SR image, kernel (k, k)) of a grey/colour/colour + alpha array (uint8/uint16 or float in [0, 1]), colour in
+    ``order`` (``"bgr"`` as ``dcls-sr`` reads files, ``"rgb"`` for the Python API).
 
-def super_resolve_array(resolver: SuperResolver, image: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
-    """(SR image, kernel (k, k)) of an OpenCV-ordered array (grey/BGR/BGRA, uint8/uint16 or float in [0, 1]).
-
-    The SR image has the input's pixel type and channels (grey + alpha comes back as grey-looking BGRA).
+    The SR image has the input's pixel type, channels and colour order (grey + alpha comes back as grey-looking
+    BGRA/RGBA).
     """
-    decoded = decode(image)
+    decoded = decode(image, order)
     sr, kernel = resolver(decoded.rgb)
     alpha = None if decoded.alpha is None else upscale_alpha(decoded.alpha, resolver.scale)
-    return encode(sr, alpha, decoded.grey, decoded.dtype), kernel
+    return encode(sr, alpha, decoded.grey, decoded.dtype, order), kernel

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..accel.precision import AMP_DTYPES, autocast, upcast
 from ..errors import ConfigError
+from ..ops.precision import AMP_DTYPES, autocast, upcast
 from .ensemble import ALL_VIEWS, IDENTITY
 from .tiling import restore_tiled
 

@@ -12,13 +12,18 @@ from ..errors import ConfigError
 logger = logging.getLogger("dcls")
 
 
-def pick_device(requested: str | None, gpu_ids: Sequence[int] | None = None, index: int | None = None) -> torch.device:
-    """The training device: ``requested`` (cpu/cuda) or CUDA when available, else CPU.
+def choose_device(requested: str | None, gpu_ids: Sequence[int] | None = None,
+                  index: int | None = None) -> torch.device:
+    """The device ``requested`` (cpu, cuda or cuda:N; a ``--device`` or options value), or CUDA when available, else
+    the CPU; ConfigError (one line) for anything else.
 
-    ``gpu_ids`` of the original option files picks the CUDA device of a single-process run and is
-    ignored on a machine without CUDA; ``index`` (the local rank) wins in distributed runs.
+    ``gpu_ids`` of the original option files picks the CUDA device of a plain ``cuda`` and is ignored on a machine
+    without CUDA; ``index`` (the local rank) wins in distributed runs.
     """
-    kind = requested or ("cuda" if torch.cuda.is_available() else "cpu")
+    kind, _, number = (requested or "").partition(":")
+    if number and not number.isdigit():
+        raise ConfigError(f"--device {requested}: expected cpu, cuda or cuda:N")
+    kind = kind or ("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cpu":
         return torch.device("cpu")
     if kind != "cuda":
@@ -26,6 +31,8 @@ def pick_device(requested: str | None, gpu_ids: Sequence[int] | None = None, ind
     if not torch.cuda.is_available():
         raise ConfigError("device: cuda requested but CUDA is not available (use --device cpu)")
     count = torch.cuda.device_count()
+    if index is None and number:
+        index = int(number)
     if index is None:
         index = gpu_ids[0] if gpu_ids else 0
         if index >= count:
@@ -34,11 +41,3 @@ def pick_device(requested: str | None, gpu_ids: Sequence[int] | None = None, ind
         if gpu_ids and len(gpu_ids) > 1:
             logger.info("single-process run uses cuda:%d only; use torchrun for several GPUs", index)
     return torch.device("cuda", index % count)
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N`` (a ``--device`` value); default CUDA when available, else CPU."""
-    kind, _, index = (name or "").partition(":")
-    if index and not index.isdigit():
-        raise ConfigError(f"--device {name}: expected cpu, cuda or cuda:N")
-    return pick_device(kind or None, index=int(index) if index else None)

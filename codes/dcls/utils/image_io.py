@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import UserError
 
-IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+# The image files a folder contributes (by lower-case extension), for every command that reads folders.
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
 
 
 class ImageReadError(UserError):
@@ -106,7 +107,7 @@ def list_images(source: str | os.PathLike) -> list[Path]:
         candidates = [Path(text)]
     else:
         raise FileNotFoundError(f"no such folder or file: {text}")
-    found = [p for p in candidates if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS]
+    found = [p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
     if not found:
         raise FileNotFoundError(f"no image files found in {text}")
     return sorted(found)

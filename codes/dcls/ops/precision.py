@@ -2,9 +2,10 @@
 float32's range and accuracy stay in float32 (docs/method.md: the kernel must sum to 1, the CLS solve divides
 by a small spectrum).
 
-Float32 regions: the estimator's kernel synthesis and normalisation (:class:`Float32KernelEstimator`), the
-CLS solve with its FFTs (:class:`~dcls.accel.cls.PooledCLS`), and everything after the forward (losses,
-metrics), which runs outside autocast. Weights, optimizer state and checkpoints stay float32.
+Float32 regions, in the reference network itself: the estimator's kernel synthesis and normalisation
+(:class:`~dcls.archs.dcls_arch.Estimator`), the CLS solve with its FFTs (:class:`~dcls.archs.dcls_arch.CLS`),
+and everything after the forward (losses, metrics), which runs outside autocast. Weights, optimizer state and
+checkpoints stay float32.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
-import torch.nn as nn
-
-from ..archs.dcls_arch import Estimator
 
 AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 """The ``amp`` option values and the autocast dtype of each."""
@@ -45,23 +43,3 @@ def float32_region(device: torch.device | str) -> AbstractContextManager:
 def upcast(x: torch.Tensor) -> torch.Tensor:
     """``x`` in float32 when it is half precision, else unchanged (float64 stays float64)."""
     return x.float() if x.dtype in HALF_DTYPES else x
-
-
-class Float32KernelEstimator(nn.Module):
-    """An :class:`~dcls.archs.dcls_arch.Estimator` (the same layers and parameter names) whose feature layers
-    follow autocast and whose kernel synthesis and normalisation always run in float32."""
-
-    latent = Estimator.latent
-    synthesize = Estimator.synthesize
-    _layer_weights = Estimator._layer_weights
-
-    def __init__(self, reference: Estimator) -> None:
-        super().__init__()
-        self.head, self.body, self.tail, self.dec = reference.head, reference.body, reference.tail, reference.dec
-        self.filter_structures, self.ksize = reference.filter_structures, reference.ksize
-        self.G_chan, self.in_nc = reference.G_chan, reference.in_nc
-
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        latent = self.latent(lr)
-        with float32_region(lr.device):
-            return self.synthesize(upcast(latent))
