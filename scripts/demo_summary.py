@@ -2,7 +2,7 @@
 
 import sys
 
-from dcls.inference.demo_summary import main
+from dcls.reports.demo_summary import main
 
 if __name__ == "__main__":
     sys.exit(main())

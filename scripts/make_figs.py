@@ -2,7 +2,7 @@
 
 import sys
 
-from dcls.inference.figures import main
+from dcls.reports.figures import main
 
 if __name__ == "__main__":
     sys.exit(main())

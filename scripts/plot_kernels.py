@@ -2,7 +2,7 @@
 
 import sys
 
-from dcls.inference.kernel_report import main
+from dcls.reports.kernel_report import main
 
 if __name__ == "__main__":
     sys.exit(main())

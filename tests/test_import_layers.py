@@ -2,8 +2,8 @@
 
 Layers, lowest first; a module may import its own layer and lower ones only:
   0 errors, registry, plugins, utils  1 ops  2 archs, degradation, losses, metrics  3 accel
-  4 data, config, weights, modeling, evaluation, restoration, step  5 engine, inference
-  6 command lines (``*.cli``), the Python API (``api``) and the web page (``app``)
+  4 data, config, weights, modeling, evaluation, step  5 engine, inference
+  6 command lines (``*.cli``), the Python API (``api``), the web page (``app``) and figures/reports (``reports``)
 ``engine`` and ``inference`` are siblings that never import each other, and there are no import cycles.
 
 One exception: the package's ``__init__`` exports the API's names lazily (PEP 562): it may import ``dcls.api``
@@ -30,15 +30,15 @@ LAYERS = {
     "ops": 1,
     "archs": 2, "degradation": 2, "losses": 2, "metrics": 2,
     "accel": 3,
-    "data": 4, "config": 4, "weights": 4, "modeling": 4, "evaluation": 4, "restoration": 4, "step": 4,
+    "data": 4, "config": 4, "weights": 4, "modeling": 4, "evaluation": 4, "step": 4,
     "engine": 5, "inference": 5,
-    "api": 6, "app": 6,
+    "api": 6, "app": 6, "reports": 6,
 }
 CLI_LAYER = 6
 SIBLINGS = frozenset({"engine", "inference"})
 PURE = frozenset({"", "errors", "registry", "plugins", "utils", "ops", "archs", "degradation", "losses", "metrics"})
-NOT_FOR_PURE = frozenset({"data", "config", "weights", "modeling", "evaluation", "restoration", "step", "engine",
-                          "inference", "accel", "api", "app"})
+NOT_FOR_PURE = frozenset({"data", "config", "weights", "modeling", "evaluation", "step", "engine", "inference",
+                          "accel", "api", "app", "reports"})
 ACCEL_MAY_IMPORT = frozenset({"", "errors", "registry", "plugins", "utils", "ops", "archs", "accel"})
 LAZY_EXPORTS = frozenset({"api"})
 """What the package init may import inside its module-level ``__getattr__`` (names exported on first use)."""

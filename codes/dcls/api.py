@@ -18,9 +18,9 @@ import torch
 from dcls.degradation.kernels import anisotropic_gaussian_kernel, isotropic_gaussian_kernel
 from dcls.degradation.synthesis import blur_downsample
 from dcls.errors import InputError
+from dcls.evaluation import InferenceSettings, SuperResolver
 from dcls.inference.model_loading import SIZE_OPTIONS, ModelSpec, spec_from_args, spec_from_options
 from dcls.inference.pipeline import super_resolve_array
-from dcls.restoration import InferenceSettings, SuperResolver
 from dcls.utils.codec import read_upright
 from dcls.utils.device import choose_device
 from dcls.utils.image import modcrop

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dcls.inference.demo_summary import bicubic_rows, bicubic_upscale, main
 from dcls.ops.imresize import imresize
+from dcls.reports.demo_summary import bicubic_rows, bicubic_upscale, main
 
 
 @pytest.fixture

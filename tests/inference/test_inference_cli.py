@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 import yaml
 
+from dcls.app.cli import build_parser as app_parser
+from dcls.engine.cli import _overrides as engine_overrides
+from dcls.engine.cli import test_parser as engine_test_parser
+from dcls.engine.cli import train_parser as engine_train_parser
+from dcls.inference.cli import build_parser as sr_parser
 from dcls.inference.cli import main
+from dcls.inference.model_loading import spec_from_namespace
+from dcls.reports.kernel_report import build_parser as kernel_parser
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -180,3 +187,35 @@ def test_entry_point_script(tmp_path, image_folder, tiny_checkpoint, tiny_args):
     )
     assert result.returncode == 1, result.stderr
     assert "corrupt.png" in result.stderr and (out_dir / "grey_x4.png").is_file()
+
+
+def test_no_accel_runs_the_reference_network_and_the_log_says_which_ran(capsys, tmp_path, make_photo,
+                                                                         tiny_checkpoint, tiny_args):
+    """``--no-accel``: the same pixels within rounding (at most one level); the screen log names the speed-ups
+    swapped in, or says that the reference network runs as written."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.png"), make_photo(36, 40, 0))
+    outputs, logs = {}, {}
+    for label, extra in (("fast", ()), ("reference", ("--no-accel",))):
+        code, _, err = _run(capsys, "--checkpoint", tiny_checkpoint, *tiny_args, "--input", folder,
+                            "--output", tmp_path / label, "--device", "cpu", *extra)
+        assert code == 0, err
+        outputs[label], logs[label] = cv2.imread(str(tmp_path / label / "photo_x4.png")).astype(int), err
+    assert np.abs(outputs["fast"] - outputs["reference"]).max() <= 1
+    assert "speed-ups for inference on cpu:" in logs["fast"] and "DPCAB -> FusedDPCAB" in logs["fast"]
+    assert "speed-ups off: the reference network runs as written" in logs["reference"]
+    assert "FusedDPCAB" not in logs["reference"]
+
+
+def test_every_command_line_takes_no_accel(tiny_checkpoint) -> None:
+    """dcls-sr, dcls-app (and the kernel sheets) take the model flags, --no-accel included; dcls-train and
+    dcls-test turn it into the options' ``accel: false``."""
+    for parser, required in ((sr_parser(), ["--input", "x"]), (app_parser(), []),
+                             (kernel_parser(), ["--lr_dir", "x"])):
+        for flags, accelerate in (([], True), (["--no-accel"], False)):
+            args = parser.parse_args(["--checkpoint", str(tiny_checkpoint), "--scale", "4", *required, *flags])
+            assert spec_from_namespace(args, ".").accelerate is accelerate
+    for parser in (engine_train_parser(), engine_test_parser()):
+        assert engine_overrides(parser.parse_args(["-opt", "o.yml", "--no-accel"])) == ["accel=false"]
+        assert engine_overrides(parser.parse_args(["-opt", "o.yml", "--device", "cpu"])) == ["device=cpu"]

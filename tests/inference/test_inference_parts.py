@@ -1,4 +1,4 @@
-"""Units of inference on own images: self-ensemble views (dcls.restoration), image codec (dcls.utils.codec),
+"""Units of inference on own images: self-ensemble views (dcls.evaluation), image codec (dcls.utils.codec),
 file planning, kernel pictures (dcls.utils.kernel_vis)."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import torch.nn.functional as F
 
 from dcls.degradation.kernels import anisotropic_gaussian_kernel
 from dcls.errors import InputError
+from dcls.evaluation import InferenceSettings, SuperResolver
+from dcls.evaluation.ensemble import ALL_VIEWS
 from dcls.inference.files import collect_inputs, kernel_path, plan_outputs
-from dcls.restoration import InferenceSettings, SuperResolver
-from dcls.restoration.ensemble import ALL_VIEWS
 from dcls.utils.codec import decode, encode, image_to_tensor, tensor_to_image, upscale_alpha
 from dcls.utils.kernel_vis import kernel_grid, kernel_to_image
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from dcls.data.gaussian8 import generate_gaussian8
-from dcls.inference.figures import comparison_figure, detailed_window, main
+from dcls.reports.figures import comparison_figure, detailed_window, main
 
 
 def test_detailed_window_finds_the_textured_patch():

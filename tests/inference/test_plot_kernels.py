@@ -12,7 +12,7 @@ import pytest
 from dcls.data.gaussian8 import generate_gaussian8
 from dcls.degradation.kernels import isotropic_gaussian_kernel
 from dcls.errors import InputError
-from dcls.inference.kernel_report import KernelPair, default_kernel_dir, find_pairs, kernel_sheet, main
+from dcls.reports.kernel_report import KernelPair, default_kernel_dir, find_pairs, kernel_sheet, main
 
 REPO = Path(__file__).resolve().parents[2]
 

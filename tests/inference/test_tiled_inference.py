@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dcls.restoration import InferenceSettings, SuperResolver
-from dcls.restoration.tiling import feather_window, restore_tiled, tile_starts
+from dcls.evaluation import InferenceSettings, SuperResolver
+from dcls.evaluation.tiling import feather_window, restore_tiled, tile_starts
 from dcls.utils.codec import decode
 
 

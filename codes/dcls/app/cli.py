@@ -13,9 +13,10 @@ from types import ModuleType
 from dcls.api import BlindSR
 from dcls.archs.spec import describe
 from dcls.errors import UserError
+from dcls.evaluation import InferenceSettings
 from dcls.inference.model_loading import add_model_arguments, spec_from_namespace
-from dcls.restoration import InferenceSettings
 from dcls.utils.device import choose_device
+from dcls.utils.logger import setup_logger
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +51,7 @@ def _gradio_page() -> ModuleType:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the page until interrupted; 2 for bad arguments, a missing model or a missing Gradio."""
     args = build_parser().parse_args(argv)
+    setup_logger(None)  # the weights loaded and the speed-ups used, on the screen
     try:
         page = _gradio_page()
         InferenceSettings(args.tile, kernel_crop=args.kernel_crop).validate()

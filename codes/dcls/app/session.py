@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from dcls.api import BlindSR, load_image
-from dcls.restoration import InferenceSettings
+from dcls.evaluation import InferenceSettings
 
 
 @dataclass(frozen=True)

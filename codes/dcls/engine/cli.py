@@ -20,12 +20,12 @@ import torch
 
 from ..config import load_options
 from ..errors import UserError
+from ..evaluation.tester import run_tests
 from ..utils.device import choose_device
 from ..utils.logger import close_logger, setup_logger, timestamp
 from .distributed import DistInfo, barrier, cleanup, init_distributed
 from .experiment import prepare_experiment, resolve_resume, write_options
 from .preemption import EXIT_PREEMPTED, stop_on_signals
-from .tester import run_tests
 from .trainer import Trainer
 
 EXIT_USER_ERROR = 2

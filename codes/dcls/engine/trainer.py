@@ -30,11 +30,10 @@ from ..accel.execution import compile_network, tune_backend
 from ..data import build_dataloader, build_dataset
 from ..degradation import DegradedBatch
 from ..errors import CheckpointError, ConfigError
-from ..evaluation import average, evaluate
+from ..evaluation import InferenceSettings, SuperResolver, average, evaluate
 from ..losses import build_loss_terms, correct_kernel
 from ..modeling import build_model
 from ..registry import DEGRADATION_REGISTRY
-from ..restoration import InferenceSettings, SuperResolver
 from ..step import apply_update, build_optimizer, compute_losses
 from ..utils.kernel_vis import kernel_grid
 from ..weights import load_network, save_network

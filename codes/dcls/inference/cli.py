@@ -11,15 +11,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dcls.errors import UserError
+from dcls.evaluation import InferenceSettings, SuperResolver
 from dcls.inference.files import collect_inputs, kernel_path, plan_outputs
 from dcls.inference.model_loading import add_model_arguments, spec_from_namespace
 from dcls.inference.pipeline import super_resolve_array
 from dcls.metrics import calculate_psnr
-from dcls.restoration import InferenceSettings, SuperResolver
 from dcls.utils.codec import decode, read_upright, tensor_to_image
 from dcls.utils.device import choose_device
 from dcls.utils.image_io import write_png
 from dcls.utils.kernel_vis import kernel_to_image
+from dcls.utils.logger import close_logger, setup_logger
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,8 +66,17 @@ def amp_psnr_to_float32(resolver: SuperResolver, src: Path) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; 0 when every image was written, 1 when some failed, 2 for bad arguments."""
+    """Run the command line; 0 when every image was written, 1 when some failed, 2 for bad arguments. The
+    weights loaded and the speed-ups used are logged to the screen."""
     args = build_parser().parse_args(argv)
+    setup_logger(None)
+    try:
+        return _super_resolve_all(args)
+    finally:
+        close_logger()
+
+
+def _super_resolve_all(args: argparse.Namespace) -> int:
     try:
         settings = InferenceSettings(args.tile, args.tile_overlap, args.tile_batch, args.ensemble, args.kernel_crop,
                                      args.amp)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dcls.restoration import SuperResolver
+from dcls.evaluation import SuperResolver
 from dcls.utils.codec import ChannelOrder, decode, encode, upscale_alpha
 
 

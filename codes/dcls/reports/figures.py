@@ -13,11 +13,11 @@ import numpy as np
 import torch
 
 from dcls.errors import UserError
-from dcls.inference.demo_summary import bicubic_upscale
-from dcls.inference.kernel_report import estimate_pairs, find_pairs, kernel_sheet
+from dcls.evaluation import InferenceSettings, SuperResolver
 from dcls.inference.model_loading import add_model_arguments, spec_from_namespace
 from dcls.metrics import calculate_psnr
-from dcls.restoration import InferenceSettings, SuperResolver
+from dcls.reports.demo_summary import bicubic_upscale
+from dcls.reports.kernel_report import estimate_pairs, find_pairs, kernel_sheet
 from dcls.utils.codec import decode, tensor_to_image
 from dcls.utils.device import choose_device
 from dcls.utils.image_io import read_image, write_png

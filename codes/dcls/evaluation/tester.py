@@ -20,10 +20,10 @@ import torch
 
 from ..data import build_dataloader, build_dataset
 from ..errors import ConfigError
-from ..evaluation import METRICS, average, evaluate
 from ..modeling import build_model
-from ..restoration import InferenceSettings, SuperResolver
 from ..utils.image_io import atomic_write_bytes
+from .predictor import InferenceSettings, SuperResolver
+from .scoring import METRICS, average, evaluate
 
 logger = logging.getLogger("dcls")
 

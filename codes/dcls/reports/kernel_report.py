@@ -21,10 +21,10 @@ import torch
 from tqdm import tqdm
 
 from dcls.errors import InputError, UserError
+from dcls.evaluation import InferenceSettings, SuperResolver
 from dcls.inference.files import collect_inputs
 from dcls.inference.model_loading import add_model_arguments, spec_from_namespace
 from dcls.losses import lr_space_kernel
-from dcls.restoration import InferenceSettings, SuperResolver
 from dcls.utils.codec import decode
 from dcls.utils.device import choose_device
 from dcls.utils.image_io import read_image, write_png

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .metrics import calculate_psnr, evaluate_pair
-from .utils.codec import tensor_to_image
-from .utils.image_io import IMAGE_EXTENSIONS, write_png
-from .utils.kernel_vis import kernel_to_image
+from ..metrics import calculate_psnr, evaluate_pair
+from ..utils.codec import tensor_to_image
+from ..utils.image_io import IMAGE_EXTENSIONS, write_png
+from ..utils.kernel_vis import kernel_to_image
 
 Predict = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
