@@ -45,15 +45,26 @@ def test_registry_builds_the_model_and_rejects_unknown_names() -> None:
 
 
 def test_restorer_sees_a_detached_kernel() -> None:
-    """The pixel loss must not train the estimator: it learns only from the kernel loss."""
+    """The pixel loss must not train the estimator: it learns only from the kernel loss.
+
+    The kernel loss weights each entry differently: ``kernel.sum()`` is 1 for every kernel, so its gradient is zero
+    by construction and nonzero only by rounding; it serves here as the measure of that rounding noise.
+    """
     torch.manual_seed(0)
     net = DCLS(**TINY, upscale=2, kernel_size=11)
     sr, kernel = net(torch.rand(1, 3, 12, 12))
-    sr.mean().backward()
-    assert all(p.grad is None or not p.grad.any() for p in net.Estimator.parameters())
-    assert any(p.grad is not None and p.grad.any() for p in net.Restorer.parameters())
-    kernel.sum().backward()
-    assert any(p.grad is not None and p.grad.any() for p in net.Estimator.parameters())
+    estimator, restorer = list(net.Estimator.parameters()), list(net.Restorer.parameters())
+
+    def norm(grads: tuple[torch.Tensor | None, ...]) -> float:
+        return sum(g.double().square().sum().item() for g in grads if g is not None) ** 0.5
+
+    pixel_loss = torch.nn.functional.l1_loss(sr, torch.rand_like(sr))
+    assert norm(torch.autograd.grad(pixel_loss, estimator, allow_unused=True, retain_graph=True)) == 0.0
+    assert norm(torch.autograd.grad(pixel_loss, restorer, allow_unused=True)) > 1e-2
+    kernel_loss = (kernel * torch.rand_like(kernel)).sum()
+    signal = norm(torch.autograd.grad(kernel_loss, estimator, retain_graph=True))
+    noise = norm(torch.autograd.grad(kernel.sum(), estimator))
+    assert signal > 1e-2 and signal > 1e3 * noise
 
 
 def test_restorer_residual_blocks_start_small_and_estimator_at_full_scale() -> None:
@@ -91,16 +102,3 @@ def test_cuda_forward_matches_cpu() -> None:
         torch.backends.cudnn.allow_tf32 = tf32
     torch.testing.assert_close(sr_gpu.cpu(), sr_cpu, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(k_gpu.cpu(), k_cpu, atol=1e-5, rtol=1e-4)
-
-
-def test_feature_init_scale_rescales_only_the_feature_blocks_initial_weights() -> None:
-    """The default is the original initialisation (0.1x Kaiming); another scale multiplies exactly the feature
-    block's convolution weights, drawing the same random numbers."""
-    torch.manual_seed(0)
-    default = DCLS(**TINY).state_dict()
-    torch.manual_seed(0)
-    larger = DCLS(**TINY, feature_init_scale=0.4).state_dict()
-    rescaled = {name for name in default if not torch.equal(default[name], larger[name])}
-    assert rescaled == {f"Restorer.feature_block.{i}.conv{j}.weight" for i in range(3) for j in (1, 2)}
-    for name in rescaled:
-        torch.testing.assert_close(larger[name], 4 * default[name])
