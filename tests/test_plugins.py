@@ -17,7 +17,7 @@ from dcls.config import validate
 from dcls.degradation import DegradedBatch
 from dcls.engine.trainer import build_degradation
 from dcls.errors import ConfigError
-from dcls.losses import build_loss_terms
+from dcls.losses import LossTerm, build_loss_terms, named_inputs
 from dcls.plugins import import_plugins
 from dcls.registry import (
     ARCH_REGISTRY,
@@ -151,6 +151,22 @@ def test_without_train_losses_the_original_terms_are_built_from_pixel_criterion(
         ("l_pix", "CharbonnierLoss", 0.5), ("l_ker", "KernelCorrectionLoss", 1.0)]
     repeated = build_loss_terms([{"type": "l1"}, {"type": "l1", "weight": 2.0}, {"type": "l2", "name": "mse"}])
     assert [t.name for t in repeated] == ["l1", "l1_2", "mse"]
+
+
+def test_an_image_loss_is_called_with_sr_and_hr_whatever_its_parameters_are_called() -> None:
+    class Named(torch.nn.Module):
+        def forward(self, sr: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return (sr - target).abs().mean()
+
+    class KernelOnly(torch.nn.Module):
+        def forward(self, kernel: torch.Tensor) -> torch.Tensor:
+            return kernel.sum()
+
+    assert named_inputs(Named()) is None and named_inputs(torch.nn.L1Loss()) is None
+    assert named_inputs(KernelOnly()) == ("kernel",)
+    term = LossTerm("named", 2.0, Named(), named_inputs(Named()))
+    available = {"sr": torch.ones(1, 3, 4, 4), "hr": torch.zeros(1, 3, 4, 4), "kernel": None, "batch": None}
+    assert term(available).item() == 2.0
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [

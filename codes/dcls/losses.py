@@ -1,9 +1,9 @@
 """Training losses, registered by name (``train.losses``): pixel losses and the kernel correction loss of DCLS,
 and :class:`LossTerm`, which hands each loss the inputs it names.
 
-A loss is a module. An image loss is called as ``loss(sr, hr)``. A loss whose ``forward`` names any of
-``sr``, ``hr``, ``kernel`` (the estimated kernels, (B, 1, k, k)) or ``batch`` (the
-:class:`~dcls.degradation.DegradedBatch`) gets exactly those, by name. Each returns a scalar.
+A loss is a module returning a scalar. An image loss is called as ``loss(sr, hr)``. A loss whose ``forward``
+names ``kernel`` (the estimated kernels, (B, 1, k, k)) or ``batch`` (the :class:`~dcls.degradation.DegradedBatch`)
+gets, by name, exactly the inputs it names out of ``sr``, ``hr``, ``kernel`` and ``batch``.
 """
 
 from __future__ import annotations
@@ -113,9 +113,10 @@ class LossTerm:
 
 
 def named_inputs(loss: nn.Module) -> tuple[str, ...] | None:
-    """The inputs out of :data:`LOSS_INPUTS` that ``loss.forward`` names; None when it names none of them."""
+    """The inputs out of :data:`LOSS_INPUTS` that ``loss.forward`` names, when it names ``kernel`` or ``batch``;
+    None for an image loss (called as ``loss(sr, hr)``, whatever its parameters are called)."""
     names = tuple(n for n in inspect.signature(loss.forward).parameters if n in LOSS_INPUTS)
-    return names or None
+    return names if {"kernel", "batch"} & set(names) else None
 
 
 def build_loss_terms(losses: Sequence[Mapping[str, Any]] | None, pixel_criterion: str = "l1",
