@@ -122,9 +122,9 @@ class BlindSR:
                         nf: int | None = None, nb: int | None = None, ng: int | None = None,
                         input_para: int | None = None, device: str | torch.device | None = None,
                         accelerate: bool = True, **settings: Setting) -> BlindSR:
-        """The paper's model of ``setting`` (1: isotropic, 2: anisotropic blur) at ``scale`` with the weights of
-        ``checkpoint``; ``nf``, ``nb``, ``ng``, ``input_para`` give other network sizes (``dcls-sr``'s flags).
-        ``accelerate=False`` runs the reference network as written (``dcls-sr --no-accel``)."""
+        """The model of ``setting`` (1: isotropic, 2: anisotropic Gaussian blur; 3: realistic degradations) at
+        ``scale`` with the weights of ``checkpoint``; ``nf``, ``nb``, ``ng``, ``input_para`` give other network sizes
+        (``dcls-sr``'s flags). ``accelerate=False`` runs the reference network as written (``dcls-sr --no-accel``)."""
         sizes = dict(zip(SIZE_OPTIONS, (nf, nb, ng, input_para)))
         return cls._from_spec(spec_from_args(str(checkpoint), scale, setting, sizes), device, accelerate, settings)
 

@@ -30,7 +30,7 @@ def test_the_repository_has_train_and_test_option_files() -> None:
     for setting, scales in (("setting1", (2, 3, 4)), ("setting2", (2, 4))):
         for s in scales:
             assert f"train_{setting}_x{s}.yml" in names and f"test_{setting}_x{s}.yml" in names
-    assert {"train_demo_x4.yml", "test_demo_x4.yml"} <= names
+    assert {"train_demo_x4.yml", "test_demo_x4.yml", "test_demo_realistic_x4.yml", "test_setting3_x4.yml"} <= names
 
 
 @pytest.mark.parametrize("path", OPTIONS, ids=lambda p: str(p.relative_to(p.parents[2])))

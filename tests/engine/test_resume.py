@@ -31,10 +31,16 @@ def _log(experiment: Path) -> str:
 
 
 @pytest.mark.slow
-def test_killed_run_resumed_with_auto_resume_is_bit_identical(engine_data, eng, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("degradation", ["gaussian", "realistic"])
+def test_killed_run_resumed_with_auto_resume_is_bit_identical(degradation, engine_data, eng, tmp_path,
+                                                              monkeypatch) -> None:
     """Reference: 40 iterations in one go (no loader workers). Then the same run with 2 workers as a subprocess,
-    SIGKILLed once a checkpoint exists, and resumed with --auto_resume: the final weights must be identical."""
+    SIGKILLed once a checkpoint exists, and resumed with --auto_resume: the final weights must be identical, with
+    the paper's degradation and with the realistic one (noise and JPEG drawn from the keyed generator too)."""
     opt = eng.train_options(engine_data, name="killed", train={"niter": KILL_NITER, "val_freq": 20})
+    if degradation == "realistic":
+        opt["degradation"] = {"type": "realistic", "ksize": 21, "noise": {"probability": 1.0},
+                              "jpeg": {"probability": 1.0}}
     reference = tmp_path / "reference"
     reference.mkdir()
     _run(["-opt", str(eng.write_yaml(reference / "o.yml", opt))], reference, monkeypatch)

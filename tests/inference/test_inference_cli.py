@@ -219,3 +219,28 @@ def test_every_command_line_takes_no_accel(tiny_checkpoint) -> None:
     for parser in (engine_train_parser(), engine_test_parser()):
         assert engine_overrides(parser.parse_args(["-opt", "o.yml", "--no-accel"])) == ["accel=false"]
         assert engine_overrides(parser.parse_args(["-opt", "o.yml", "--device", "cpu"])) == ["device=cpu"]
+
+
+def test_setting_3_models_run_with_dcls_sr_and_the_api(capsys, tmp_path, make_photo) -> None:
+    """A setting-3 (realistic degradations) checkpoint is the paper-size x4 network with 21x21 kernels: dcls-sr
+    --setting 3 and BlindSR.from_checkpoint(setting=3) load it unchanged."""
+    import torch
+
+    from dcls import BlindSR
+    from dcls.archs import DCLS
+    from dcls.archs.spec import published_config
+    from dcls.weights import save_network
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "DCLSx4_setting3.pth"
+    save_network(DCLS(**published_config(3, 4)), checkpoint)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.png"), make_photo(20, 24, 1))
+    code, out, err = _run(capsys, "--checkpoint", checkpoint, "--scale", "4", "--setting", "3", "--input", folder,
+                          "--output", tmp_path / "out", "--device", "cpu")
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "out" / "photo_x4.png")).shape == (80, 96, 3)
+    result = BlindSR.from_checkpoint(checkpoint, scale=4, setting=3, device="cpu").upscale(
+        make_photo(20, 24, 1)[:, :, ::-1])
+    assert result.image.shape == (80, 96, 3) and result.kernel.shape == (21, 21)

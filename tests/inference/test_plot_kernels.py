@@ -29,6 +29,7 @@ def gaussian8_x4(tmp_path: Path, make_photo) -> Path:
 def test_kernel_dirs_of_known_layouts(tmp_path: Path):
     assert default_kernel_dir(tmp_path / "Set5" / "LRblur" / "x4") == (tmp_path / "Set5" / "kernel" / "x4").resolve()
     assert default_kernel_dir(tmp_path / "DIV2KRK" / "lr_x2") == (tmp_path / "DIV2KRK" / "gt_k_x2").resolve()
+    assert default_kernel_dir(tmp_path / "Real" / "LR" / "x4") == (tmp_path / "Real" / "kernels" / "x4").resolve()
     assert default_kernel_dir(tmp_path / "photos") is None
 
 

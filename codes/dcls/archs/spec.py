@@ -25,8 +25,9 @@ class PaperSizes:
 
 PAPER = PaperSizes()
 
-SETTING_KERNEL_SIZES: dict[int, dict[int, int]] = {1: {2: 21, 3: 21, 4: 21}, 2: {2: 11, 4: 31}}
-"""Kernel size of the published model of each setting (1: isotropic Gaussians, 2: anisotropic) and scale."""
+SETTING_KERNEL_SIZES: dict[int, dict[int, int]] = {1: {2: 21, 3: 21, 4: 21}, 2: {2: 11, 4: 31}, 3: {4: 21}}
+"""Kernel size of the model of each setting and scale: 1 isotropic and 2 anisotropic Gaussian blur (the paper's),
+3 realistic degradations (blur of several shapes, noise, JPEG: this project's, docs/realistic.md)."""
 
 FILTER_STRUCTURES: dict[int, tuple[int, ...]] = {21: (11, 7, 5, 1), 11: (7, 3, 3, 1), 31: (11, 9, 7, 5, 3)}
 """Sizes of the linear conv layers whose composition is the estimated kernel: ``1 + sum(f - 1)`` is the
@@ -39,20 +40,22 @@ SUPPORTED_SCALES = (1, 2, 3, 4)
 
 
 def kernel_size_for(setting: int, scale: int) -> int:
-    """Kernel size of the paper's setting 1 or 2 at ``scale``; ValueError for a combination it never had."""
+    """Kernel size of setting 1, 2 or 3 at ``scale``; ValueError for a combination that has no model."""
     sizes = SETTING_KERNEL_SIZES.get(setting, {})
     if scale not in sizes:
-        raise ValueError(f"setting {setting} has no x{scale} model (setting 1: x2/x3/x4, setting 2: x2/x4)")
+        raise ValueError(f"setting {setting} has no x{scale} model (setting 1: x2/x3/x4, setting 2: x2/x4, "
+                         "setting 3: x4)")
     return sizes[scale]
 
 
 def published_config(setting: int, scale: int) -> dict[str, int]:
-    """``DCLS`` keyword arguments of the paper's model of ``setting`` at ``scale``."""
+    """``DCLS`` keyword arguments of the model of ``setting`` at ``scale`` (every setting at the paper's sizes)."""
     return {**asdict(PAPER), "upscale": scale, "kernel_size": kernel_size_for(setting, scale)}
 
 
 def setting_of(config: Mapping[str, int]) -> int | None:
-    """The published setting (1 or 2) a configuration's scale and kernel size belong to, if any."""
+    """The setting a configuration's scale and kernel size belong to, if any (the first: setting 3's x4 model has
+    the shapes of setting 1's)."""
     for setting, sizes in SETTING_KERNEL_SIZES.items():
         if sizes.get(config.get("upscale", -1)) == config.get("kernel_size"):
             return setting

@@ -1,4 +1,5 @@
-"""Shared output handling of the benchmark generators: claiming output folders, kernel pictures, LMDBs."""
+"""Shared output handling of the benchmark generators: claiming output folders, moving finished outputs in
+place, kernel pictures, LMDBs."""
 
 from __future__ import annotations
 
@@ -10,8 +11,21 @@ import numpy as np
 import torch
 
 from ..utils.codec import tensor_to_image
-from ..utils.image_io import list_images
+from ..utils.image_io import list_images, replace_directory
 from .lmdb_io import create_lmdb
+
+
+def check_outputs(outputs: Iterable[Path], inputs: Iterable[Path], overwrite: bool) -> None:
+    """Refuse to replace earlier outputs (files, non-empty folders) without ``overwrite``, and inputs that lie
+    inside an output folder (the run would replace its own inputs)."""
+    outputs = list(outputs)
+    taken = [p for p in outputs if p.is_file() or (p.is_dir() and any(p.iterdir()))]
+    if taken and not overwrite:
+        raise FileExistsError(f"{taken[0]} already exists and is not empty (pass --overwrite to replace it)")
+    resolved = [p.resolve() for p in outputs]
+    for path in inputs:
+        if any(d in path.resolve().parents for d in resolved):
+            raise ValueError(f"input {path} lies inside an output folder of this run; choose another output")
 
 
 def claim_outputs(folders: Iterable[Path], lmdbs: Iterable[Path], inputs: Iterable[Path], overwrite: bool) -> None:
@@ -19,16 +33,21 @@ def claim_outputs(folders: Iterable[Path], lmdbs: Iterable[Path], inputs: Iterab
 
     Emptying keeps a regenerated benchmark (and the LMDBs made from its folders) free of stale images.
     """
-    folders, lmdbs = list(folders), list(lmdbs)
-    taken = [d for d in folders if d.is_dir() and any(d.iterdir())] + [p for p in lmdbs if p.exists()]
-    if taken and not overwrite:
-        raise FileExistsError(f"{taken[0]} already exists and is not empty (pass --overwrite to replace it)")
-    resolved = [d.resolve() for d in folders]
-    for path in inputs:
-        if any(d in path.resolve().parents for d in resolved):
-            raise ValueError(f"input {path} lies inside an output folder of this run; choose another output")
+    folders = list(folders)
+    check_outputs([*folders, *lmdbs], inputs, overwrite)
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def move_outputs(built: dict[str, Path], final: dict[str, Path]) -> None:
+    """Move every finished output ``built[key]`` to ``final[key]``, each replacing the old one only once in place;
+    an old output with nothing built for it (an LMDB not asked for this time) is removed: it would be stale."""
+    for key, target in final.items():
+        if built[key].exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            replace_directory(built[key], target)
+        elif target.is_dir():
+            shutil.rmtree(target)
 
 
 def kernel_picture(kernel: np.ndarray) -> np.ndarray:

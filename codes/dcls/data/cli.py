@@ -1,7 +1,8 @@
 """Command lines of the data-preparation tools (``dcls-create-lmdb``, ``dcls-gaussian8``, ``dcls-div2krk``,
-``dcls-demo-data``; ``scripts/*.py`` are the same commands run from a checkout).
+``dcls-realistic``, ``dcls-demo-data``; ``scripts/*.py`` are the same commands run from a checkout).
 
-Each prints a summary line on success, or ``<command>: error: ...`` and exits with status 1 for bad input or data.
+Each prints a summary line on success, or ``<command>: error: ...`` and exits with status 1 for bad input or data
+(status 2 for bad arguments, as argparse).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import sys
 from collections.abc import Sequence
 from typing import Callable
 
+from ..errors import UserError
 from ..utils.image_io import ImageReadError, list_images
 from .demo_data import prepare_demo_data
 from .div2krk import NOISE_LEVEL, generate_div2krk
 from .gaussian8 import generate_gaussian8
 from .lmdb_io import create_lmdb
+from .realistic import generate_realistic, options_file_degradation
 
 USER_ERRORS = (ImageReadError, FileExistsError, FileNotFoundError, KeyError, ValueError, RuntimeError)
 
@@ -117,6 +120,41 @@ def div2krk_main(argv: Sequence[str] | None = None) -> int:
             progress=not args.quiet,
         )
         return f"DIV2KRK-style benchmark: {count} images -> {args.output}"
+
+    return run_tool(parser.prog, run)
+
+
+def realistic_main(argv: Sequence[str] | None = None) -> int:
+    """Make a benchmark of realistic degradations (random blur, downsampler, noise and JPEG per image: see
+    :mod:`dcls.data.realistic`), the same files for the same images, seed and options."""
+    parser = _parser("Make a benchmark of realistic degradations: every HR image gets its own random blur, "
+                     "downsampler, noise and JPEG compression, drawn from the seed and its index in name order. "
+                     "Writes OUT_DIR/{HR,LR,kernels}/xS, OUT_DIR/degradations_xS.json (every image's degradation) "
+                     "and, with --lmdb, OUT_DIR/xSHR.lmdb and OUT_DIR/xSLR.lmdb.")
+    parser.add_argument("--input", "-input", "-input_dir", required=True, help="HR image folder or glob")
+    parser.add_argument("--output", "-output", "-output_dir", required=True, help="benchmark folder to write")
+    parser.add_argument("--scale", "-scale", type=int, default=4, choices=(2, 3, 4), help="default 4")
+    parser.add_argument("--seed", "-seed", type=int, default=0, help="random seed of the degradations (default 0)")
+    parser.add_argument("--options", "-opt", metavar="FILE",
+                        help="YAML options file whose degradation section (type: realistic) sets the degradations "
+                             "(default: the realistic degradation's defaults)")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="degradations per HR image, named d<k>_<name> (default 1: the image's own name)")
+    parser.add_argument("--lmdb", action="store_true", help="also write xSHR.lmdb and xSLR.lmdb")
+    _common_outputs(parser, "replace existing xS outputs of OUT_DIR")
+    args = parser.parse_args(argv)
+    if args.copies < 1:
+        parser.error(f"--copies {args.copies}: must be at least 1")
+    try:
+        list_images(args.input)  # a missing or empty HR folder is a bad argument, before any work
+        degradation = options_file_degradation(args.options, args.scale) if args.options else {}
+    except (FileNotFoundError, UserError) as exc:
+        parser.error(str(exc))
+
+    def run() -> str:
+        count = generate_realistic(args.input, args.output, args.scale, args.seed, degradation, make_lmdb=args.lmdb,
+                                   overwrite=args.overwrite, progress=not args.quiet, copies=args.copies)
+        return f"Realistic x{args.scale} (seed {args.seed}): {count} images -> {args.output}"
 
     return run_tool(parser.prog, run)
 

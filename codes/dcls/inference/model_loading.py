@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from dcls.archs.spec import PAPER, published_config
+from dcls.archs.spec import PAPER, SETTING_KERNEL_SIZES, published_config
 from dcls.config import apply_overrides, read_yaml, validate
 from dcls.errors import CheckpointError, ConfigError
 from dcls.modeling import build_model
@@ -75,8 +75,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-opt", "--opt", help="train/test options YAML (network sizes, scale, pretrain_model_G)")
     group.add_argument("--checkpoint", help="weights (.pth); with -opt it replaces path.pretrain_model_G")
     group.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor (without -opt)")
-    group.add_argument("--setting", type=int, choices=(1, 2), default=1,
-                       help="paper setting: 1 = isotropic 21x21 kernels, 2 = anisotropic 11x11 (x2) / 31x31 (x4)")
+    group.add_argument("--setting", type=int, choices=tuple(SETTING_KERNEL_SIZES), default=1,
+                       help="1 = isotropic Gaussian blur (21x21 kernels), 2 = anisotropic (11x11 at x2, 31x31 at x4), "
+                            "3 = realistic: blur of several shapes, noise and JPEG (x4, docs/realistic.md)")
     for name in SIZE_OPTIONS:
         group.add_argument(f"--{name}", type=int, help=f"network size (without -opt; default {getattr(PAPER, name)})")
     group.add_argument("--no-accel", "--no_accel", dest="accel", action="store_false",

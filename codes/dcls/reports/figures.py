@@ -37,8 +37,9 @@ def detailed_window(hr: np.ndarray, size: int, step: int) -> tuple[int, int]:
     return int(y) * step, int(x) * step
 
 
-def _panel(img: np.ndarray, title: str, width: int) -> np.ndarray:
-    """``img`` scaled (nearest) to ``width`` with a white caption strip above it."""
+def panel(img: np.ndarray, title: str, width: int) -> np.ndarray:
+    """``img`` (BGR uint8) scaled (nearest) to ``width`` with a white caption strip above it: one picture of a
+    comparison figure."""
     scaled = cv2.resize(img, (width, round(img.shape[0] * width / img.shape[1])), interpolation=cv2.INTER_NEAREST)
     strip = np.full((24, width, 3), 255, np.uint8)
     cv2.putText(strip, title, (4, 17), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
@@ -56,11 +57,11 @@ def comparison_figure(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, scale: int
     def psnr(img: np.ndarray) -> str:
         return f"{calculate_psnr(img, hr, scale, test_y_channel=True):.2f} dB"
 
-    panels = [_panel(lr[lr_window], f"LR input (x{scale})", width),
-              _panel(bicubic[window], f"bicubic {psnr(bicubic)}", width),
-              _panel(sr[window], f"DCLS {psnr(sr)}", width), _panel(hr[window], "HR", width)]
+    panels = [panel(lr[lr_window], f"LR input (x{scale})", width),
+              panel(bicubic[window], f"bicubic {psnr(bicubic)}", width),
+              panel(sr[window], f"DCLS {psnr(sr)}", width), panel(hr[window], "HR", width)]
     gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
-    return np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
+    return np.concatenate([p for item in panels for p in (item, gap)][:-1], axis=1)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,10 +48,12 @@ class KernelPair:
 
 def default_kernel_dir(lr_dir: Path) -> Path | None:
     """Ground-truth kernel folder of the known benchmark layouts: Gaussian8 ``LRblur/xS`` -> ``kernel/xS``,
-    DIV2KRK ``lr_xS`` -> ``gt_k_xS``."""
+    DIV2KRK ``lr_xS`` -> ``gt_k_xS``, dcls-realistic ``LR/xS`` -> ``kernels/xS``."""
     lr_dir = lr_dir.resolve()
     if lr_dir.parent.name == "LRblur":
         return lr_dir.parent.parent / "kernel" / lr_dir.name
+    if lr_dir.parent.name == "LR":
+        return lr_dir.parent.parent / "kernels" / lr_dir.name
     if lr_dir.name.startswith("lr_x"):
         return lr_dir.parent / f"gt_k_{lr_dir.name[3:]}"
     return None

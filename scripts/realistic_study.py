@@ -1,0 +1,227 @@
+"""Realistic degradations on the demo model (docs/realistic.md): trains, tests and reports every figure of that page.
+
+    python scripts/realistic_study.py train      # both demo models (Gaussian-only, realistic) per seed, 1500 it each
+    python scripts/realistic_study.py evaluate   # PSNR-Y and kernel error on the demo's realistic set and Gaussian8
+    python scripts/realistic_study.py report     # the tables of docs/realistic.md from the results file
+    python scripts/realistic_study.py figure     # figs/realistic_comparison.png: one noisy, compressed input
+
+The two models differ only in the training degradation: ``options/demo/train_demo_x4.yml`` (Gaussian blur,
+the paper's setting 1) and ``options/demo/train_demo_realistic_x4.yml`` (setting 3); same data, network,
+schedule, budget and seeds. Each run is ``codes/train.py`` with the seed and its own experiment folder under
+``--out`` (default ``experiments/realistic_study``; a finished run is not rerun). Build the data first, from the
+repository root: ``python scripts/prepare_demo_data.py`` and ``dcls-realistic --input demo_data/test/HR
+--output demo_data/test/Realistic --copies 8``. Run with one thread per process (``OMP_NUM_THREADS=1``), two
+runs at a time on two cores. ``evaluate`` writes ``docs/results/realistic_demo.json`` (command, resolved
+options, commit, machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dcls.config import load_options
+from dcls.data import build_dataloader, build_dataset
+from dcls.evaluation import InferenceSettings, SuperResolver, average, evaluate
+from dcls.inference.model_loading import ModelSpec
+from dcls.reports.figures import panel
+from dcls.reports.kernel_report import estimate_pairs, find_pairs
+from dcls.utils.codec import image_to_tensor, tensor_to_image
+from dcls.utils.frozen import thaw
+from dcls.utils.image_io import atomic_write_bytes, read_image, write_png
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = {"gaussian": "options/demo/train_demo_x4.yml", "realistic": "options/demo/train_demo_realistic_x4.yml"}
+SETS = {  # name: (HR folder, LR folder, kernel folder), relative to the repository root
+    "realistic": ("demo_data/test/Realistic/HR/x4", "demo_data/test/Realistic/LR/x4",
+                  "demo_data/test/Realistic/kernels/x4"),
+    "gaussian8": ("demo_data/test/Gaussian8/HR/x4", "demo_data/test/Gaussian8/LRblur/x4",
+                  "demo_data/test/Gaussian8/kernel/x4"),
+}
+SCALE = 4
+RESULTS = REPO / "docs" / "results" / "realistic_demo.json"
+DOC = REPO / "docs" / "realistic.md"
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+"""Student's t quantile 0.975 by degrees of freedom: the 95% interval of a mean over few seeds."""
+
+
+def run_dir(out: Path, model: str, seed: int) -> Path:
+    return out / f"{model}_s{seed}"
+
+
+def train_command(out: Path, model: str, seed: int) -> list[str]:
+    """The training run of ``model`` and ``seed``: the options file as shipped, plus the seed and the folder."""
+    return [sys.executable, str(REPO / "codes" / "train.py"), "-opt", MODELS[model], "--set",
+            f"name=study_{model}_s{seed}", f"train.manual_seed={seed}", "use_tb_logger=false",
+            f"path.experiments_root={run_dir(out, model, seed)}"]
+
+
+def train(out: Path, seeds: list[int]) -> None:
+    """Train both models for every seed that has no finished run yet."""
+    for seed in seeds:
+        for model in MODELS:
+            if (run_dir(out, model, seed) / "models" / "latest_G.pth").is_file():
+                continue
+            print(f"training {model} seed {seed} ...", file=sys.stderr, flush=True)
+            subprocess.run(train_command(out, model, seed), cwd=REPO, check=True)
+
+
+def _loader(hr: str, lr: str) -> Any:
+    spec = {"name": "set", "mode": "LQGT", "dataroot_GT": str(REPO / hr), "dataroot_LQ": str(REPO / lr),
+            "scale": SCALE, "phase": "test", "n_workers": 0}
+    return build_dataloader(build_dataset(spec), spec)
+
+
+def score(checkpoint: Path, network: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """PSNR-Y (crop = scale) and mean L1 kernel error (against the LR-space kernel of the true HR kernel, the
+    estimator's target) of one checkpoint on every set."""
+    model = ModelSpec(checkpoint, SCALE, network["which_model_G"], network["setting"]).build("cpu")
+    resolver = SuperResolver(model, SCALE, InferenceSettings(kernel_crop=0), "cpu")
+    scores = {}
+    for name, (hr, lr, kernels) in SETS.items():
+        with torch.no_grad():
+            psnr = average(evaluate(resolver, _loader(hr, lr), SCALE, full_metrics=False))["psnr_y"]
+        pairs, _ = estimate_pairs(resolver, find_pairs(REPO / lr, REPO / kernels))
+        scores[name] = {"psnr_y": psnr, "kernel_l1": float(np.mean([p.l1 for p in pairs])), "images": len(pairs)}
+    return scores
+
+
+def paired(runs: list[dict[str, Any]], set_name: str, key: str) -> dict[str, Any]:
+    """Mean of (realistic - gaussian) over the seeds both models have, with its 95% interval (Student's t)."""
+    by = {(r["model"], r["seed"]): r["sets"][set_name][key] for r in runs}
+    seeds = sorted(s for m, s in by if m == "realistic" and ("gaussian", s) in by)
+    diffs = np.array([by["realistic", s] - by["gaussian", s] for s in seeds])
+    n = len(diffs)
+    half = T_975[n - 1] * diffs.std(ddof=1) / math.sqrt(n) if 1 < n <= len(T_975) + 1 else math.nan
+    return {"seeds": seeds, "differences": diffs.tolist(), "mean": float(diffs.mean()) if n else math.nan,
+            "ci95": [float(diffs.mean() - half), float(diffs.mean() + half)] if n > 1 else None}
+
+
+def _commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
+
+
+def _cpu() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor()
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                platform.processor())
+
+
+def evaluate_all(out: Path) -> dict[str, Any]:
+    """Score every finished run and write the results file (atomically)."""
+    runs, options = [], {}
+    for model, options_file in MODELS.items():
+        opt, _ = load_options(REPO / options_file, is_train=True, check_paths=False)
+        options[model] = thaw(opt)
+        for seed_dir in sorted(out.glob(f"{model}_s*")):
+            checkpoint = seed_dir / "models" / "latest_G.pth"
+            if checkpoint.is_file():
+                seed = int(seed_dir.name.rsplit("_s", 1)[1])
+                print(f"scoring {model} seed {seed} ...", file=sys.stderr, flush=True)
+                runs.append({"model": model, "seed": seed, "command": train_command(Path("OUT"), model, seed)[1:],
+                             "sets": score(checkpoint, opt["network_G"])})
+    results = {
+        "command": " ".join(["python", *sys.argv]), "commit": _commit(), "torch": torch.__version__, "cpu": _cpu(),
+        "threads": os.environ.get("OMP_NUM_THREADS", "default"), "options": options, "runs": runs,
+        "paired": {f"{s}.{k}": paired(runs, s, k) for s in SETS for k in ("psnr_y", "kernel_l1")},
+    }
+    atomic_write_bytes(RESULTS, (json.dumps(results, indent=1) + "\n").encode("utf-8"))
+    return results
+
+
+def _interval(entry: dict[str, Any], unit: str, digits: int) -> str:
+    if entry["ci95"] is None:
+        return f"{entry['mean']:+.{digits}f}{unit} (one seed: no interval)"
+    low, high = entry["ci95"]
+    return f"{entry['mean']:+.{digits}f}{unit} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def report_tables(results: dict[str, Any]) -> str:
+    """The markdown tables of docs/realistic.md, from the results file alone."""
+    lines = ["| test set | model | seeds | PSNR-Y per seed (dB) | mean | kernel L1 (mean) |",
+             "|---|---|---|---|---|---|"]
+    for set_name in SETS:
+        for model in MODELS:
+            runs = sorted((r for r in results["runs"] if r["model"] == model), key=lambda r: r["seed"])
+            values = [r["sets"][set_name]["psnr_y"] for r in runs]
+            kernel = np.mean([r["sets"][set_name]["kernel_l1"] for r in runs]) if runs else math.nan
+            lines.append(f"| {set_name} | {model} | {', '.join(str(r['seed']) for r in runs)} | "
+                         f"{', '.join(f'{v:.2f}' for v in values)} | {np.mean(values):.2f} | {kernel:.3f} |")
+    lines += ["", "| test set | realistic - gaussian, PSNR-Y (95% interval) | kernel L1 (95% interval) | seeds |",
+              "|---|---|---|---|"]
+    for set_name in SETS:
+        psnr, kernel = results["paired"][f"{set_name}.psnr_y"], results["paired"][f"{set_name}.kernel_l1"]
+        lines.append(f"| {set_name} | {_interval(psnr, ' dB', 2)} | {_interval(kernel, '', 3)} | "
+                     f"{', '.join(map(str, psnr['seeds']))} |")
+    lines += ["", f"Measured at commit `{results['commit'][:7]}` with torch {results['torch']} on {results['cpu']} "
+                  f"(`{results['command']}`)."]
+    return "\n".join(lines)
+
+
+def report() -> None:
+    """Replace the tables between the markers of docs/realistic.md with those of the results file."""
+    text = DOC.read_text(encoding="utf-8")
+    start, end = "<!-- realistic-results -->\n", "\n<!-- /realistic-results -->"
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    tables = report_tables(json.loads(RESULTS.read_text()))
+    atomic_write_bytes(DOC, f"{head}{start}{tables}{end}{tail}".encode())
+
+
+def figure(out: Path, seed: int, name: str | None) -> Path:
+    """One input of the realistic set with noise and JPEG, beside both models' outputs and the HR image."""
+    record = json.loads((REPO / "demo_data/test/Realistic/degradations_x4.json").read_text())
+    noisy = [Path(i["image"]).stem for i in record["images"]
+             if i["noise_type"] != "none" and i["jpeg_quality"] is not None]
+    name = name or noisy[0]
+    hr_dir, lr_dir, _ = SETS["realistic"]
+    lr, hr = read_image(REPO / lr_dir / f"{name}.png"), read_image(REPO / hr_dir / f"{name}.png")
+    opt, _ = load_options(REPO / MODELS["gaussian"], is_train=True, check_paths=False)
+    panels = [panel(lr, "LR input (noise, JPEG)", 256)]
+    for model in MODELS:
+        checkpoint = run_dir(out, model, seed) / "models" / "latest_G.pth"
+        net = ModelSpec(checkpoint, SCALE, "DCLS", opt["network_G"]["setting"]).build("cpu")
+        sr, _ = SuperResolver(net, SCALE, InferenceSettings(kernel_crop=0), "cpu")(image_to_tensor(lr)[None])
+        panels.append(panel(tensor_to_image(sr[0]), f"trained on {model}", 256))
+    panels.append(panel(hr, "HR", 256))
+    gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
+    path = REPO / "figs" / "realistic_comparison.png"
+    write_png(path, np.concatenate([p for item in panels for p in (item, gap)][:-1], axis=1))
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=("train", "evaluate", "report", "figure"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "realistic_study")
+    parser.add_argument("--image", help="figure: the image of the realistic set (default: the first noisy, JPEG one)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.command == "train":
+        train(args.out, args.seeds)
+    elif args.command == "evaluate":
+        evaluate_all(args.out)
+    elif args.command == "report":
+        report()
+    else:
+        print(figure(args.out, args.seeds[0], args.image))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
