@@ -41,7 +41,12 @@ from dcls.utils.frozen import thaw
 from dcls.utils.image_io import atomic_write_bytes, read_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = {"gaussian": "options/demo/train_demo_x4.yml", "realistic": "options/demo/train_demo_realistic_x4.yml"}
+MIXED = ("degradation.noise.probability=0.4", "degradation.jpeg.probability=0.4")
+MODELS: dict[str, tuple[str, tuple[str, ...]]] = {  # name: (options file, overrides); the baseline first
+    "gaussian": ("options/demo/train_demo_x4.yml", ()),
+    "realistic": ("options/demo/train_demo_realistic_x4.yml", ()),
+    "realistic_mixed": ("options/demo/train_demo_realistic_x4.yml", MIXED),
+}
 SETS = {  # name: (HR folder, LR folder, kernel folder), relative to the repository root
     "realistic": ("demo_data/test/Realistic/HR/x4", "demo_data/test/Realistic/LR/x4",
                   "demo_data/test/Realistic/kernels/x4"),
@@ -60,16 +65,18 @@ def run_dir(out: Path, model: str, seed: int) -> Path:
 
 
 def train_command(out: Path, model: str, seed: int) -> list[str]:
-    """The training run of ``model`` and ``seed``: the options file as shipped, plus the seed and the folder."""
-    return [sys.executable, str(REPO / "codes" / "train.py"), "-opt", MODELS[model], "--set",
+    """The training run of ``model`` and ``seed``: the options file as shipped with the model's overrides, plus
+    the seed and the folder."""
+    options, overrides = MODELS[model]
+    return [sys.executable, str(REPO / "codes" / "train.py"), "-opt", options, "--set", *overrides,
             f"name=study_{model}_s{seed}", f"train.manual_seed={seed}", "use_tb_logger=false",
             f"path.experiments_root={run_dir(out, model, seed)}"]
 
 
-def train(out: Path, seeds: list[int]) -> None:
-    """Train both models for every seed that has no finished run yet."""
+def train(out: Path, seeds: list[int], models: list[str]) -> None:
+    """Train ``models`` for every seed that has no finished run yet."""
     for seed in seeds:
-        for model in MODELS:
+        for model in models:
             if (run_dir(out, model, seed) / "models" / "latest_G.pth").is_file():
                 continue
             print(f"training {model} seed {seed} ...", file=sys.stderr, flush=True)
@@ -96,11 +103,11 @@ def score(checkpoint: Path, network: dict[str, Any]) -> dict[str, dict[str, floa
     return scores
 
 
-def paired(runs: list[dict[str, Any]], set_name: str, key: str) -> dict[str, Any]:
-    """Mean of (realistic - gaussian) over the seeds both models have, with its 95% interval (Student's t)."""
+def paired(runs: list[dict[str, Any]], set_name: str, key: str, model: str = "realistic") -> dict[str, Any]:
+    """Mean of (``model`` - gaussian) over the seeds both have, with its 95% interval (Student's t)."""
     by = {(r["model"], r["seed"]): r["sets"][set_name][key] for r in runs}
-    seeds = sorted(s for m, s in by if m == "realistic" and ("gaussian", s) in by)
-    diffs = np.array([by["realistic", s] - by["gaussian", s] for s in seeds])
+    seeds = sorted(s for m, s in by if m == model and ("gaussian", s) in by)
+    diffs = np.array([by[model, s] - by["gaussian", s] for s in seeds])
     n = len(diffs)
     half = T_975[n - 1] * diffs.std(ddof=1) / math.sqrt(n) if 1 < n <= len(T_975) + 1 else math.nan
     return {"seeds": seeds, "differences": diffs.tolist(), "mean": float(diffs.mean()) if n else math.nan,
@@ -124,8 +131,8 @@ def _cpu() -> str:
 def evaluate_all(out: Path) -> dict[str, Any]:
     """Score every finished run and write the results file (atomically)."""
     runs, options = [], {}
-    for model, options_file in MODELS.items():
-        opt, _ = load_options(REPO / options_file, is_train=True, check_paths=False)
+    for model, (options_file, overrides) in MODELS.items():
+        opt, _ = load_options(REPO / options_file, is_train=True, overrides=overrides, check_paths=False)
         options[model] = thaw(opt)
         for seed_dir in sorted(out.glob(f"{model}_s*")):
             checkpoint = seed_dir / "models" / "latest_G.pth"
@@ -137,7 +144,8 @@ def evaluate_all(out: Path) -> dict[str, Any]:
     results = {
         "command": " ".join(["python", *sys.argv]), "commit": _commit(), "torch": torch.__version__, "cpu": _cpu(),
         "threads": os.environ.get("OMP_NUM_THREADS", "default"), "options": options, "runs": runs,
-        "paired": {f"{s}.{k}": paired(runs, s, k) for s in SETS for k in ("psnr_y", "kernel_l1")},
+        "paired": {f"{m}.{s}.{k}": paired(runs, s, k, m) for m in list(MODELS)[1:] for s in SETS
+                   for k in ("psnr_y", "kernel_l1")},
     }
     atomic_write_bytes(RESULTS, (json.dumps(results, indent=1) + "\n").encode("utf-8"))
     return results
@@ -157,16 +165,21 @@ def report_tables(results: dict[str, Any]) -> str:
     for set_name in SETS:
         for model in MODELS:
             runs = sorted((r for r in results["runs"] if r["model"] == model), key=lambda r: r["seed"])
+            if not runs:
+                continue
             values = [r["sets"][set_name]["psnr_y"] for r in runs]
             kernel = np.mean([r["sets"][set_name]["kernel_l1"] for r in runs]) if runs else math.nan
             lines.append(f"| {set_name} | {model} | {', '.join(str(r['seed']) for r in runs)} | "
                          f"{', '.join(f'{v:.2f}' for v in values)} | {np.mean(values):.2f} | {kernel:.3f} |")
-    lines += ["", "| test set | realistic - gaussian, PSNR-Y (95% interval) | kernel L1 (95% interval) | seeds |",
-              "|---|---|---|---|"]
-    for set_name in SETS:
-        psnr, kernel = results["paired"][f"{set_name}.psnr_y"], results["paired"][f"{set_name}.kernel_l1"]
-        lines.append(f"| {set_name} | {_interval(psnr, ' dB', 2)} | {_interval(kernel, '', 3)} | "
-                     f"{', '.join(map(str, psnr['seeds']))} |")
+    lines += ["", "| model - gaussian | test set | PSNR-Y (95% interval) | kernel L1 (95% interval) | seeds |",
+              "|---|---|---|---|---|"]
+    for model in list(MODELS)[1:]:
+        for set_name in SETS:
+            psnr = results["paired"][f"{model}.{set_name}.psnr_y"]
+            kernel = results["paired"][f"{model}.{set_name}.kernel_l1"]
+            if psnr["seeds"]:
+                lines.append(f"| {model} | {set_name} | {_interval(psnr, ' dB', 2)} | {_interval(kernel, '', 3)} | "
+                             f"{', '.join(map(str, psnr['seeds']))} |")
     lines += ["", f"Measured at commit `{results['commit'][:7]}` with torch {results['torch']} on {results['cpu']} "
                   f"(`{results['command']}`)."]
     return "\n".join(lines)
@@ -182,7 +195,7 @@ def report() -> None:
     atomic_write_bytes(DOC, f"{head}{start}{tables}{end}{tail}".encode())
 
 
-def figure(out: Path, seed: int, name: str | None) -> Path:
+def figure(out: Path, seed: int, name: str | None, models: tuple[str, ...] = ("gaussian", "realistic")) -> Path:
     """One input of the realistic set with noise and JPEG, beside both models' outputs and the HR image."""
     record = json.loads((REPO / "demo_data/test/Realistic/degradations_x4.json").read_text())
     noisy = [Path(i["image"]).stem for i in record["images"]
@@ -190,9 +203,9 @@ def figure(out: Path, seed: int, name: str | None) -> Path:
     name = name or noisy[0]
     hr_dir, lr_dir, _ = SETS["realistic"]
     lr, hr = read_image(REPO / lr_dir / f"{name}.png"), read_image(REPO / hr_dir / f"{name}.png")
-    opt, _ = load_options(REPO / MODELS["gaussian"], is_train=True, check_paths=False)
+    opt, _ = load_options(REPO / MODELS["gaussian"][0], is_train=True, check_paths=False)
     panels = [panel(lr, "LR input (noise, JPEG)", 256)]
-    for model in MODELS:
+    for model in models:
         checkpoint = run_dir(out, model, seed) / "models" / "latest_G.pth"
         net = ModelSpec(checkpoint, SCALE, "DCLS", opt["network_G"]["setting"]).build("cpu")
         sr, _ = SuperResolver(net, SCALE, InferenceSettings(kernel_crop=0), "cpu")(image_to_tensor(lr)[None])
@@ -208,12 +221,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("train", "evaluate", "report", "figure"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--models", nargs="+", choices=tuple(MODELS), default=list(MODELS), help="train: which")
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "realistic_study")
     parser.add_argument("--image", help="figure: the image of the realistic set (default: the first noisy, JPEG one)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.command == "train":
-        train(args.out, args.seeds)
+        train(args.out, args.seeds, args.models)
     elif args.command == "evaluate":
         evaluate_all(args.out)
     elif args.command == "report":
