@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 EXPECTED = {"dcls-train", "dcls-test", "dcls-sr", "dcls-app", "dcls-create-lmdb", "dcls-gaussian8", "dcls-div2krk",
-            "dcls-demo-data", "dcls-plot-kernels"}
+            "dcls-realistic", "dcls-demo-data", "dcls-plot-kernels"}
 SCRIPT_OF_COMMAND = {
     "dcls-train": "codes/train.py",
     "dcls-test": "codes/test.py",
@@ -23,6 +23,7 @@ SCRIPT_OF_COMMAND = {
     "dcls-create-lmdb": "scripts/create_lmdb.py",
     "dcls-gaussian8": "scripts/generate_mod_blur_LR_bic.py",
     "dcls-div2krk": "scripts/generate_div2krk.py",
+    "dcls-realistic": "scripts/generate_realistic.py",
     "dcls-demo-data": "scripts/prepare_demo_data.py",
     "dcls-plot-kernels": "scripts/plot_kernels.py",
 }
