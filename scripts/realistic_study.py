@@ -42,10 +42,12 @@ from dcls.utils.image_io import atomic_write_bytes, read_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
 MIXED = ("degradation.noise.probability=0.4", "degradation.jpeg.probability=0.4")
+CLEAN = ("degradation.noise.probability=0.2", "degradation.jpeg.probability=0.2")
 MODELS: dict[str, tuple[str, tuple[str, ...]]] = {  # name: (options file, overrides); the baseline first
     "gaussian": ("options/demo/train_demo_x4.yml", ()),
     "realistic": ("options/demo/train_demo_realistic_x4.yml", ()),
     "realistic_mixed": ("options/demo/train_demo_realistic_x4.yml", MIXED),
+    "realistic_clean": ("options/demo/train_demo_realistic_x4.yml", CLEAN),
 }
 SETS = {  # name: (HR folder, LR folder, kernel folder), relative to the repository root
     "realistic": ("demo_data/test/Realistic/HR/x4", "demo_data/test/Realistic/LR/x4",
