@@ -34,7 +34,7 @@ from dcls.config import load_options
 from dcls.data import build_dataloader, build_dataset
 from dcls.evaluation import InferenceSettings, SuperResolver, average, evaluate
 from dcls.inference.model_loading import ModelSpec
-from dcls.reports.figures import panel
+from dcls.reports.figures import panel, side_by_side
 from dcls.reports.kernel_report import estimate_pairs, find_pairs
 from dcls.utils.codec import image_to_tensor, tensor_to_image
 from dcls.utils.frozen import thaw
@@ -213,9 +213,8 @@ def figure(out: Path, seed: int, name: str | None, models: tuple[str, ...] = ("g
         sr, _ = SuperResolver(net, SCALE, InferenceSettings(kernel_crop=0), "cpu")(image_to_tensor(lr)[None])
         panels.append(panel(tensor_to_image(sr[0]), f"trained on {model}", 256))
     panels.append(panel(hr, "HR", 256))
-    gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
     path = REPO / "figs" / "realistic_comparison.png"
-    write_png(path, np.concatenate([p for item in panels for p in (item, gap)][:-1], axis=1))
+    write_png(path, side_by_side(panels))
     return path
 
 

@@ -57,9 +57,13 @@ def comparison_figure(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, scale: int
     def psnr(img: np.ndarray) -> str:
         return f"{calculate_psnr(img, hr, scale, test_y_channel=True):.2f} dB"
 
-    panels = [panel(lr[lr_window], f"LR input (x{scale})", width),
-              panel(bicubic[window], f"bicubic {psnr(bicubic)}", width),
-              panel(sr[window], f"DCLS {psnr(sr)}", width), panel(hr[window], "HR", width)]
+    return side_by_side([panel(lr[lr_window], f"LR input (x{scale})", width),
+                         panel(bicubic[window], f"bicubic {psnr(bicubic)}", width),
+                         panel(sr[window], f"DCLS {psnr(sr)}", width), panel(hr[window], "HR", width)])
+
+
+def side_by_side(panels: list[np.ndarray]) -> np.ndarray:
+    """Panels of one height in a row, 4 white pixels apart."""
     gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
     return np.concatenate([p for item in panels for p in (item, gap)][:-1], axis=1)
 
