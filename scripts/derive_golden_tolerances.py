@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from dcls.plugins import import_from
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 VARIANTS: dict[str, tuple[int, dict[str, str], dict[str, Any]]] = {
@@ -192,7 +194,7 @@ def _set(data: Any, path: tuple, value: np.ndarray) -> None:
     if torch.is_tensor(old):
         holder[last] = torch.from_numpy(np.ascontiguousarray(value)).to(old.dtype).reshape(old.shape)
     else:
-        holder[last] = float(value)
+        holder[last] = float(np.asarray(value).item())
 
 
 def _array(x: Any) -> np.ndarray:
@@ -420,9 +422,8 @@ def write_reference_dir(golden: Path, published: Path, quantities: dict, out: Pa
 def repository_differences(golden: Path) -> dict[str, dict[str, Any]]:
     """{tolerance name: {comparison: differences from the reference}} over all golden checks on ``golden``."""
     os.environ["DCLS_GOLDEN_DIR"] = str(golden)
-    sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "codes")]  # the tests, and the code, of this checkout
-    conftest = importlib.import_module("tests.conftest")
-    checks = importlib.import_module("tests.golden.test_golden_core")
+    conftest = import_from("tests.conftest", REPO_ROOT)  # the tests of this checkout
+    checks = import_from("tests.golden.test_golden_core", REPO_ROOT)
     recorded: dict[str, dict[str, Any]] = {}
 
     def record(name: str, got: Any, want: Any, tol: Any, errors: list[str]) -> None:
@@ -517,8 +518,7 @@ def _ceil1(x: float) -> float:
 def derive(summary: dict[str, Any]) -> dict[str, Any]:
     """Per tolerance of tests/golden/tolerances.py: the largest spread of its quantities, the repository's need, the
     derived value and the one in force."""
-    sys.path.insert(0, str(REPO_ROOT))
-    tol = importlib.import_module("tests.golden.tolerances")
+    tol = import_from("tests.golden.tolerances", REPO_ROOT)
     derived: dict[str, Any] = {}
     for quantity, entry in summary.items():
         if "spread" not in entry:
@@ -559,7 +559,7 @@ def _run(args: argparse.Namespace, variant: str, out: Path, *extra: str) -> Any:
         command = [sys.executable, __file__, str(args.original), str(out), "--golden-dir", str(args.golden_dir),
                    "--work-dir", str(args.work_dir), "--worker", variant, *extra]
         subprocess.run(command, env=env, check=True)
-    return torch.load(out, weights_only=False)
+    return _arrays(torch.load(out, weights_only=True))
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -578,7 +578,31 @@ def _worker(args: argparse.Namespace) -> None:
         result = repository_differences(args.repository)
     else:
         result = original_quantities(args.original, args.golden_dir, published, options)
-    torch.save({"capability": torch.backends.cpu.get_cpu_capability(), "result": result}, args.out)
+    torch.save({"capability": torch.backends.cpu.get_cpu_capability(), "result": _tensors(result)}, args.out)
+
+
+def _tensors(value: Any) -> Any:
+    """``value`` with every numpy array a tensor, so that it loads with ``weights_only=True`` (no pickle)."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _tensors(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_tensors(v) for v in value]
+    return value
+
+
+def _arrays(value: Any) -> Any:
+    """The inverse of :func:`_tensors`."""
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_arrays(v) for v in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:
