@@ -21,11 +21,12 @@ def import_from(name: str, directory: str | os.PathLike) -> ModuleType:
     head = name.split(".")[0]
     if head not in sys.modules and importlib.util.find_spec(head) is None:
         spec = importlib.machinery.PathFinder.find_spec(head, [str(Path(directory))])
-        if spec is not None and spec.loader is not None:
+        if spec is not None:  # a module, a package, or a namespace package (no loader to run)
             module = importlib.util.module_from_spec(spec)
             sys.modules[head] = module
             try:
-                spec.loader.exec_module(module)
+                if spec.loader is not None:
+                    spec.loader.exec_module(module)
             except BaseException:
                 del sys.modules[head]
                 raise
