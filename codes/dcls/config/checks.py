@@ -12,7 +12,8 @@ import torch
 from ..archs import build_network
 from ..data import DATASET_REGISTRY
 from ..errors import ConfigError
-from ..registry import DEGRADATION_REGISTRY, LOSS_REGISTRY
+from ..losses import LOSS_REGISTRY  # importing the losses registers the built-in ones
+from ..registry import DEGRADATION_REGISTRY
 from .sections import registered
 
 
@@ -91,6 +92,10 @@ def check_consistency(opt: dict[str, Any], is_train: bool) -> None:
             raise ConfigError(f"train.{key}: must be positive")
     if tr["max_update_ratio"] is not None and tr["max_update_ratio"] <= 0:
         raise ConfigError("train.max_update_ratio: must be positive (or ~ for plain optimizer steps)")
+    if tr["grad_clip_norm"] is not None and tr["grad_clip_norm"] <= 0:
+        raise ConfigError("train.grad_clip_norm: must be positive (or ~ for no clipping)")
+    if tr["adam_eps"] <= 0:
+        raise ConfigError("train.adam_eps: must be positive")
     for key in ("print_freq", "save_checkpoint_freq"):
         if opt["logger"][key] <= 0:
             raise ConfigError(f"logger.{key}: must be positive")

@@ -12,8 +12,9 @@ from ..archs import ARCH_REGISTRY
 from ..data import DATASET_REGISTRY
 from ..degradation import DEFAULT_DEGRADATION
 from ..errors import ConfigError
+from ..losses import LOSS_REGISTRY  # importing the losses registers the built-in ones
 from ..ops.precision import AMP_DTYPES
-from ..registry import DEGRADATION_REGISTRY, ESTIMATOR_REGISTRY, LOSS_REGISTRY
+from ..registry import DEGRADATION_REGISTRY, ESTIMATOR_REGISTRY
 from .fields import Field, coerce, option, suggest
 from .sections import arguments, registered, validate_section, validate_spec
 
@@ -76,6 +77,8 @@ SCHEMA: dict[str, Any] = {
         "beta1": option("float", 0.9),
         "beta2": option("float", 0.99),
         "weight_decay_G": option("float", 0.0),
+        "adam_eps": option("float", 1e-8),
+        "grad_clip_norm": option("float", None),  # None: no clipping (the original)
         "max_update_ratio": option("float", None),  # None: plain optimizer steps (the original); docs/stability.md
         "niter": option("int"),
         "warmup_iter": option("int", -1),

@@ -119,7 +119,9 @@ def build_scheduler(optimizer: Optimizer, train_opt: dict[str, Any]) -> LRSchedu
 
 
 def apply_warmup(optimizer: Optimizer, iteration: int, warmup_iter: int) -> None:
-    """Linear warm-up as the original: before ``warmup_iter``, lr = initial_lr * iteration / warmup_iter."""
+    """Linear warm-up: the rate of step ``iteration`` (1-based) before ``warmup_iter`` is initial_lr * iteration /
+    warmup_iter. The trainer sets it before each step; the original set it after, so its first step ran at
+    the full rate."""
     if iteration < warmup_iter:
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] / warmup_iter * iteration

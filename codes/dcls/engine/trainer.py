@@ -34,7 +34,7 @@ from ..evaluation import InferenceSettings, SuperResolver, average, evaluate
 from ..losses import build_loss_terms, correct_kernel
 from ..modeling import build_model
 from ..registry import DEGRADATION_REGISTRY
-from ..step import apply_update, build_optimizer, compute_losses
+from ..step import UpdateCap, apply_update, build_optimizer, compute_losses
 from ..utils.kernel_vis import kernel_grid
 from ..weights import load_network, save_network
 from . import checkpoint as ckpt
@@ -68,7 +68,7 @@ class Trainer:
         self.opt, self.dist, self.device = opt, dist, dist.device
         tr = opt["train"]
         self.niter, self.warmup_iter = tr["niter"], tr["warmup_iter"]
-        self.val_freq, self.max_update_ratio = tr["val_freq"], tr["max_update_ratio"]
+        self.val_freq, self.grad_clip_norm = tr["val_freq"], tr["grad_clip_norm"]
         self.print_freq = opt["logger"]["print_freq"]
         self.save_freq = opt["logger"]["save_checkpoint_freq"]
         self.scale = opt["scale"]
@@ -87,7 +87,9 @@ class Trainer:
         self.ema = ModelEMA(self.model, copy.deepcopy(self.model).eval(), tr["ema_decay"]) if tr["ema_decay"] else None
         self._load_ema_weights(resume)
         self.optimizer = build_optimizer(self.model, tr["lr_G"], tr["lr_E"], (tr["beta1"], tr["beta2"]),
-                                         tr["weight_decay_G"])
+                                         tr["weight_decay_G"], tr["adam_eps"])
+        ratio = tr["max_update_ratio"]
+        self.update_cap = UpdateCap(self.optimizer, ratio) if ratio is not None else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == "fp16")
         self.schedulers = [build_scheduler(self.optimizer, tr)]
         self.loss_terms = build_loss_terms(tr["losses"], tr["pixel_criterion"], tr["pixel_weight"])
@@ -106,6 +108,7 @@ class Trainer:
         seed_everything(self.seed + dist.rank)
         if self.state is not None:
             self._restore_state(self.state)
+        apply_warmup(self.optimizer, self.iteration + 1, self.warmup_iter)
         guard = tr["collapse_guard"]
         self.guard = CollapseGuard(self.model, self.optimizer, self.schedulers, **guard,
                                    ema=self.ema.average if self.ema else None)
@@ -171,7 +174,7 @@ class Trainer:
             said = ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
             self.guard.recover(self.iteration, f"non-finite loss ({said})")
             return None
-        overflowed = apply_update(self.optimizer, out.total, self.scaler, self.max_update_ratio)
+        overflowed = apply_update(self.optimizer, out.total, self.scaler, self.update_cap, self.grad_clip_norm)
         if self.guard.step_overflowed(overflowed):
             self.guard.recover(self.iteration, f"{self.guard.overflow_steps} fp16 updates in a row skipped "
                                                f"(non-finite gradients; scale {self.scaler.get_scale():.3g})")
@@ -182,10 +185,10 @@ class Trainer:
         return losses
 
     def update_learning_rate(self) -> None:
-        """Step the schedulers once per iteration, then apply the linear warm-up (as the original)."""
+        """Step the schedulers once per iteration, then set the warm-up's rate for the next step."""
         for scheduler in self.schedulers:
             scheduler.step()
-        apply_warmup(self.optimizer, self.iteration, self.warmup_iter)
+        apply_warmup(self.optimizer, self.iteration + 1, self.warmup_iter)
 
     def log(self, losses: dict[str, float] | None, bar: tqdm) -> None:
         """Every ``print_freq`` iterations: losses and learning rate to the log, the bar and TensorBoard."""
