@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -36,18 +34,25 @@ from dcls.evaluation import InferenceSettings, SuperResolver, average, evaluate
 from dcls.inference.model_loading import ModelSpec
 from dcls.reports.figures import panel, side_by_side
 from dcls.reports.kernel_report import estimate_pairs, find_pairs
+from dcls.reports.provenance import mean_interval, provenance, write_results
 from dcls.utils.codec import image_to_tensor, tensor_to_image
 from dcls.utils.frozen import thaw
 from dcls.utils.image_io import atomic_write_bytes, read_image, write_png
 
 REPO = Path(__file__).resolve().parents[1]
-MIXED = ("degradation.noise.probability=0.4", "degradation.jpeg.probability=0.4")
-CLEAN = ("degradation.noise.probability=0.2", "degradation.jpeg.probability=0.2")
+REALISTIC = "options/demo/train_demo_realistic_x4.yml"  # noise and JPEG on 20 % of the crops each
+
+
+def _noise_and_jpeg(probability: float) -> tuple[str, str]:
+    """Overrides of the demo file's noise and JPEG probabilities."""
+    return f"degradation.noise.probability={probability}", f"degradation.jpeg.probability={probability}"
+
+
 MODELS: dict[str, tuple[str, tuple[str, ...]]] = {  # name: (options file, overrides); the baseline first
     "gaussian": ("options/demo/train_demo_x4.yml", ()),
-    "realistic": ("options/demo/train_demo_realistic_x4.yml", ()),
-    "realistic_mixed": ("options/demo/train_demo_realistic_x4.yml", MIXED),
-    "realistic_clean": ("options/demo/train_demo_realistic_x4.yml", CLEAN),
+    "realistic": (REALISTIC, ()),  # noise and JPEG on 20 % of the crops each
+    "realistic_40": (REALISTIC, _noise_and_jpeg(0.4)),  # on 40 %
+    "realistic_80": (REALISTIC, _noise_and_jpeg(0.8)),  # on 80 %: the generator's defaults
 }
 SETS = {  # name: (HR folder, LR folder, kernel folder), relative to the repository root
     "realistic": ("demo_data/test/Realistic/HR/x4", "demo_data/test/Realistic/LR/x4",
@@ -58,10 +63,6 @@ SETS = {  # name: (HR folder, LR folder, kernel folder), relative to the reposit
 SCALE = 4
 RESULTS = REPO / "docs" / "results" / "realistic_demo.json"
 DOC = REPO / "docs" / "realistic.md"
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-"""Student's t quantile 0.975 by degrees of freedom: the 95% interval of a mean over few seeds."""
-
-
 def run_dir(out: Path, model: str, seed: int) -> Path:
     return out / f"{model}_s{seed}"
 
@@ -109,25 +110,15 @@ def paired(runs: list[dict[str, Any]], set_name: str, key: str, model: str = "re
     """Mean of (``model`` - gaussian) over the seeds both have, with its 95% interval (Student's t)."""
     by = {(r["model"], r["seed"]): r["sets"][set_name][key] for r in runs}
     seeds = sorted(s for m, s in by if m == model and ("gaussian", s) in by)
-    diffs = np.array([by[model, s] - by["gaussian", s] for s in seeds])
-    n = len(diffs)
-    half = T_975[n - 1] * diffs.std(ddof=1) / math.sqrt(n) if 1 < n <= len(T_975) + 1 else math.nan
-    return {"seeds": seeds, "differences": diffs.tolist(), "mean": float(diffs.mean()) if n else math.nan,
-            "ci95": [float(diffs.mean() - half), float(diffs.mean() + half)] if n > 1 else None}
+    diffs = [by[model, s] - by["gaussian", s] for s in seeds]
+    interval = mean_interval(diffs)
+    return {"seeds": seeds, "differences": diffs, "mean": interval["mean"], "ci95": interval["ci95"]}
 
 
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
-
-
-def _cpu() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor()
-    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
-                platform.processor())
+def paired_all(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`paired` of every realistic model on every set, as paired[model][set][metric]."""
+    return {m: {s: {k: paired(runs, s, k, m) for k in ("psnr_y", "kernel_l1")} for s in SETS}
+            for m in list(MODELS)[1:]}
 
 
 def evaluate_all(out: Path) -> dict[str, Any]:
@@ -144,12 +135,10 @@ def evaluate_all(out: Path) -> dict[str, Any]:
                 runs.append({"model": model, "seed": seed, "command": train_command(Path("OUT"), model, seed)[1:],
                              "sets": score(checkpoint, opt["network_G"])})
     results = {
-        "command": " ".join(["python", *sys.argv]), "commit": _commit(), "torch": torch.__version__, "cpu": _cpu(),
-        "threads": os.environ.get("OMP_NUM_THREADS", "default"), "options": options, "runs": runs,
-        "paired": {f"{m}.{s}.{k}": paired(runs, s, k, m) for m in list(MODELS)[1:] for s in SETS
-                   for k in ("psnr_y", "kernel_l1")},
+        **provenance(REPO), "options": options, "runs": runs,
+        "paired": paired_all(runs),
     }
-    atomic_write_bytes(RESULTS, (json.dumps(results, indent=1) + "\n").encode("utf-8"))
+    write_results(RESULTS, results)
     return results
 
 
@@ -177,8 +166,8 @@ def report_tables(results: dict[str, Any]) -> str:
               "|---|---|---|---|---|"]
     for model in list(MODELS)[1:]:
         for set_name in SETS:
-            psnr = results["paired"][f"{model}.{set_name}.psnr_y"]
-            kernel = results["paired"][f"{model}.{set_name}.kernel_l1"]
+            psnr = results["paired"][model][set_name]["psnr_y"]
+            kernel = results["paired"][model][set_name]["kernel_l1"]
             if psnr["seeds"]:
                 lines.append(f"| {model} | {set_name} | {_interval(psnr, ' dB', 2)} | {_interval(kernel, '', 3)} | "
                              f"{', '.join(map(str, psnr['seeds']))} |")
