@@ -1,4 +1,4 @@
-"""Collapse guard: DCLS training can diverge (DCLS-SR issues #14, #43, #50, #51, #61).
+"""Collapse guard: DCLS training can diverge (the original's issues are listed in docs/stability.md).
 
 A non-finite loss, a validation PSNR more than ``psnr_margin`` dB below the best so far, or (fp16 mixed
 precision) ``overflow_steps`` updates in a row skipped by the gradient scaler for non-finite gradients,
