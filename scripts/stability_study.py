@@ -1,18 +1,17 @@
-"""Training stability study (docs/stability.md): reproduces every figure and plot of that page on the CPU.
+"""Training stability study (docs/stability.md): the stable recipe against the standard remedies, on the CPU.
 
-    python scripts/stability_study.py diagnose   # instrumented stress runs of both recipes (per-layer stats), seed 0
     python scripts/stability_study.py stress     # stress protocol (lr 3e-3, guard off, 600 it), seeds 0-9
-    python scripts/stability_study.py quality    # demo learning rate 2e-4, 1500 it, seeds 0-3
-    python scripts/stability_study.py early      # demo learning rate 2e-4, the first 300 it, seeds 0-7
-    python scripts/stability_study.py ladder     # highest learning rate each recipe survives (seed 0)
-    python scripts/stability_study.py report     # tables (markdown) and the plot from the stored results
+    python scripts/stability_study.py quality --recipes original cap-1e-2+clip-1e-1   # demo rate, 1500 it, seeds 0-7
+    python scripts/stability_study.py results    # docs/results/stability_controls.json, its tables, the plot
 
-``--recipes`` picks other entries of ``VARIANTS`` (the straight-through clamp, another ratio, a larger
-initialisation of the feature block: network variants registered as plug-ins in ``stability_variants.py``)
-and ``--seeds`` other seeds. Each run is stored as JSON under
-``--out`` (default ``experiments/stability``) and reused by later calls (delete a file to rerun that run). Build
-the demo data first: ``python scripts/prepare_demo_data.py``. Run it from the repository root with one thread per
-process (``OMP_NUM_THREADS=1``) for comparable timings.
+``--recipes`` picks entries of ``VARIANTS`` (default: ``CONTROLS``, the original, the cap, gradient-norm
+clipping, warm-up and a larger Adam epsilon) and ``--seeds`` other seeds. The stress runs of the first two
+recipes on seed 0 are instrumented (per-layer statistics: the diagnosis plot). Each run is stored as JSON under
+``--out`` (default ``experiments/stability``) and reused by later calls (delete a file to rerun that run).
+``results`` summarises the stored runs into the committed results file (with the command, commit, machine and
+every recipe's resolved options) and writes the tables of docs/stability.md from it; ``report`` only rewrites
+the tables. Build the demo data first (``python scripts/prepare_demo_data.py``); run from the repository root
+with one thread per process (``OMP_NUM_THREADS=1``).
 """
 
 from __future__ import annotations
@@ -34,32 +33,51 @@ import torch
 from dcls.config import load_options
 from dcls.engine.distributed import init_distributed
 from dcls.engine.trainer import Trainer
+from dcls.evaluation import average, evaluate
 from dcls.ops.fft import psf2otf
+from dcls.ops.imresize import imresize
+from dcls.reports.provenance import mean_interval, proportion_interval, provenance, write_results
+from dcls.utils.frozen import thaw
 
 ORIGINAL = "options/demo/train_demo_x4.yml"
-STABLE = "options/demo/train_demo_x4_stable.yml"
 PLUGINS = "custom_imports=[stability_variants]"  # scripts/stability_variants.py, beside this script
 CLAMP = (PLUGINS, "network_G.which_model_G=DCLSStraightThroughClamp")
+CAP = ("train.max_update_ratio=0.01",)
 FEATURE_INIT = (PLUGINS, "network_G.which_model_G=DCLSFeatureInit", "network_G.setting.feature_init_scale=0.4")
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {  # name: (options file, overrides); the two recipes first
     "original": (ORIGINAL, ()),
-    "stable": (STABLE, ()),
-    "stable + straight-through clamp": (STABLE, CLAMP),
-    "straight-through clamp only": (ORIGINAL, CLAMP),
-    "stable + straight-through clamp, ratio 2e-2": (STABLE, (*CLAMP, "train.max_update_ratio=0.02")),
-    "stable, feature init 0.4": (STABLE, FEATURE_INIT),
+    "cap-1e-2": (ORIGINAL, CAP),
+    # the standard remedies, each on the original recipe
+    "clip-1e-1": (ORIGINAL, ("train.grad_clip_norm=0.1",)),
+    "clip-1e0": (ORIGINAL, ("train.grad_clip_norm=1.0",)),
+    "warmup-100": (ORIGINAL, ("train.warmup_iter=100",)),
+    "eps-1e-6": (ORIGINAL, ("train.adam_eps=1e-6",)),
+    "eps-1e-4": (ORIGINAL, ("train.adam_eps=1e-4",)),
+    "cap-1e-2+clip-1e-1": (ORIGINAL, (*CAP, "train.grad_clip_norm=0.1")),  # = train_demo_x4_stable.yml
+    # network variants (plug-ins), not part of the comparison
+    "cap-1e-2+straight-through-clamp": (ORIGINAL, (*CAP, *CLAMP)),
+    "straight-through-clamp": (ORIGINAL, CLAMP),
+    "cap-1e-2+feature-init-0.4": (ORIGINAL, (*CAP, *FEATURE_INIT)),
 }
-RECIPES = ("original", "stable")
+CONTROLS = ("original", "cap-1e-2", "clip-1e-1", "clip-1e0", "warmup-100", "eps-1e-6", "eps-1e-4",
+            "cap-1e-2+clip-1e-1")
+RECIPES = ("original", "cap-1e-2")
 STRESS_LR = 3e-3
 COLLAPSE_PSNR_DROP = 3.0  # dB below the best validation (the collapse guard's default margin): not recovered
 COLLAPSE_PSNR_FLOOR = 15.0  # dB: a saturated (black/white) output scores 5-10 dB, bicubic upscaling ~24
 PROTOCOLS = {  # name: (learning rate, iterations, validation period, default seeds)
     "stress": (STRESS_LR, 600, 100, tuple(range(10))),
-    "quality": (2e-4, 1500, 500, (0, 1, 2, 3)),
-    "early": (2e-4, 300, 300, tuple(range(8))),
+    "quality": (2e-4, 1500, 500, tuple(range(8))),
 }
-LOSS_WINDOWS = ((1, 50), (51, 300), (1001, 1500))  # iterations (inclusive) of the training-loss comparison
-LADDER = (1e-3, 3e-3, 6e-3, 1e-2, 2e-2)
+QUALITY_CHECKPOINTS = (500, 1000, 1500)
+LOSS_WINDOWS = {  # iterations (inclusive) of the training-loss means, by run length
+    600: ((1, 50), (51, 300), (551, 600)),
+    1500: ((1, 50), (51, 300), (1001, 1500)),
+}
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results" / "stability_controls.json"
+DOC = REPO / "docs" / "stability.md"
+DOC_MARKERS = ("<!-- results -->\n", "\n<!-- /results -->")
 
 
 def build_trainer(options: str, seed: int, lr: float, niter: int, val_freq: int,
@@ -151,13 +169,15 @@ def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, pro
               extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """One guard-off training run: losses every iteration, PSNR-Y every ``val_freq``, optional probe statistics.
 
-    It stops early once the loss is not finite (nothing can recover from NaN weights).
+    It stops early once the loss is not finite (nothing can recover from NaN weights) or, unless instrumented,
+    once a validation is saturated (below ``COLLAPSE_PSNR_FLOOR``: the verdict is then settled).
     """
     torch.set_num_threads(1)
     trainer = build_trainer(options, seed, lr, niter, val_freq, extra)
     probe_ = Probe(trainer.model) if probe else None
-    capping = trainer.max_update_ratio is not None
-    record: dict[str, Any] = {"options": options, "extra": list(extra), "seed": seed, "lr": lr, "niter": niter,
+    capping = trainer.update_cap is not None
+    record: dict[str, Any] = {"options": options, "extra": list(extra), "resolved": thaw(trainer.opt),
+                              "seed": seed, "lr": lr, "niter": niter,
                               "l_pix": [], "l_ker": [], "val": [], "stats": [], "capped": {} if capping else None}
     start = time.time()
     for batch in trainer.batches():
@@ -176,7 +196,8 @@ def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, pro
         finite = math.isfinite(losses["l_pix"]) and math.isfinite(losses["l_ker"])
         if trainer.iteration % val_freq == 0 or not finite:
             record["val"].append([trainer.iteration, psnr_y(trainer) if finite else math.nan])
-        if not finite or trainer.iteration >= niter:
+        saturated = not probe and record["val"] and record["val"][-1][1] < COLLAPSE_PSNR_FLOOR
+        if not finite or saturated or trainer.iteration >= niter:  # a saturated run is judged collapsed already
             break
     record["seconds"] = time.time() - start
     record.update(verdict(record))
@@ -186,7 +207,7 @@ def train_run(options: str, seed: int, lr: float, niter: int, val_freq: int, pro
 def held_at_cap(trainer: Trainer, before: dict[str, torch.Tensor]) -> list[str]:
     """The weight tensors whose last step (from ``before``) was held at the cap of ``trainer``'s recipe."""
     return [name for name, p in trainer.model.named_parameters() if p.ndim > 1 and (p.detach() - before[name]).norm()
-            >= 0.999 * trainer.max_update_ratio * before[name].norm()]
+            >= 0.999 * trainer.update_cap.max_update_ratio * before[name].norm()]
 
 
 def verdict(record: dict[str, Any]) -> dict[str, Any]:
@@ -244,23 +265,6 @@ def protocol_run(out: Path, protocol: str, variant: str, seed: int) -> dict[str,
     return cached_run(out, tag, variant, seed=seed, lr=lr, niter=niter, val_freq=val_freq, probe=probe)
 
 
-def ladder(out: Path, variants: tuple[str, ...] = RECIPES) -> dict[str, list[dict[str, Any]]]:
-    """Seed 0, 600 iterations, starting from the stress rung: up the ladder until the first collapse when the
-    recipe survives the stress rate, else down until the first survival (the rungs between tell nothing)."""
-    results: dict[str, list[dict[str, Any]]] = {}
-    start = LADDER.index(STRESS_LR)
-    for variant in variants:
-        results[variant] = [protocol_run(out, "stress", variant, 0)]
-        survived = not results[variant][0]["collapsed"]
-        for lr in LADDER[start + 1:] if survived else LADDER[start - 1::-1]:
-            record = cached_run(out, f"ladder_{_slug(variant)}_lr{lr:g}", variant, seed=0, lr=lr, niter=600,
-                                val_freq=100)
-            results[variant].append(record)
-            if record["collapsed"] == survived:  # the first rung on the other side
-                break
-    return results
-
-
 def _load(out: Path, prefix: str) -> list[dict[str, Any]]:
     """Stored runs whose tag starts with ``prefix``, judged by the current :func:`verdict`, by variant and seed."""
     records = [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}*.json"))]
@@ -272,148 +276,184 @@ def _order(record: dict[str, Any]) -> tuple[int, int]:
     return list(VARIANTS).index(record["variant"]), record["seed"]
 
 
-DIAGNOSIS_ROWS = (200, 250, 270, 280, 283, 285, 290, 293, 295, 296, 298, 300, 303, 306, 309)
+def collapses(out: Path, variant: str) -> int:
+    """How many stored stress runs of ``variant`` collapsed."""
+    return sum(r["collapsed"] for r in _load(out, "diagnose_") + _load(out, "stress_") if r["variant"] == variant)
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None (JSON null) when it is not finite."""
+    return value if math.isfinite(value) else None
+
+
+def failure(record: dict[str, Any]) -> str | None:
+    """How a judged run collapsed: "NaN" (a non-finite loss or output), "saturated" (a validation below
+    ``COLLAPSE_PSNR_FLOOR``), "drop" (ended ``COLLAPSE_PSNR_DROP`` dB below its best); None if it did not."""
+    if not record["collapsed"]:
+        return None
+    at = dict((int(i), p) for i, p in record["val"]).get(record["collapse_iter"], math.nan)
+    if not math.isfinite(at) or not np.isfinite(record["l_pix"]).all():
+        return "NaN"
+    return "saturated" if at < COLLAPSE_PSNR_FLOOR else "drop"
+
+
+def summarize_run(record: dict[str, Any]) -> dict[str, Any]:
+    """What the results file keeps of one run: the verdict, the validations, the final training loss."""
+    finite = bool(np.isfinite(record["l_pix"]).all())
+    return {"variant": record["variant"], "seed": record["seed"], "collapsed": record["collapsed"],
+            "collapse_iter": record["collapse_iter"], "failure": failure(record),
+            "val": [[int(i), _finite(p)] for i, p in record["val"]], "final_psnr_y": _finite(record["final_psnr"]),
+            "iterations": len(record["l_pix"]), "seconds": round(record["seconds"], 1),
+            "train_loss": {f"{a}-{b}": float(np.mean(record["l_pix"][a - 1:b])) if finite and len(
+                record["l_pix"]) >= b else None for a, b in LOSS_WINDOWS[record["niter"]]}}
+
+
+def bicubic_psnr_y(options: str) -> float:
+    """PSNR-Y of MATLAB-bicubic upsampling on the validation set of ``options``, scored as the models are."""
+    trainer = build_trainer(options, 0, 2e-4, 1, 1)
+    scale = trainer.scale
+
+    def predict(lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return imresize(lr, scale).clamp(0, 1), torch.zeros(1, 1, 1)
+
+    return average(evaluate(predict, trainer.val_loader, scale, full_metrics=False))["psnr_y"]
+
+
+def _stress_summary(runs: list[dict[str, Any]], bicubic: float) -> dict[str, Any]:
+    survivors = [r for r in runs if not r["collapsed"]]
+    failures = [r["failure"] for r in runs if r["collapsed"]]
+    return {"seeds": [r["seed"] for r in runs], "collapsed": len(failures),
+            "collapse_rate": proportion_interval(len(failures), len(runs)),
+            "failures": {kind: failures.count(kind) for kind in ("NaN", "saturated", "drop")},
+            "final_psnr_y_minus_bicubic": mean_interval([r["final_psnr_y"] - bicubic for r in survivors]),
+            "train_loss_last_50": mean_interval([r["train_loss"]["551-600"] for r in survivors])}
+
+
+def _quality_summary(runs: list[dict[str, Any]], original: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Paired over the seeds the original has: PSNR-Y differences at each validation, training-loss ratios."""
+    paired = [r for r in runs if r["seed"] in original]
+    summary: dict[str, Any] = {"seeds": [r["seed"] for r in paired], "psnr_y_minus_original": {},
+                               "train_loss_vs_original": {}}
+    for iteration in QUALITY_CHECKPOINTS:
+        diffs = [dict(r["val"])[iteration] - dict(original[r["seed"]]["val"])[iteration] for r in paired]
+        summary["psnr_y_minus_original"][str(iteration)] = mean_interval(diffs)
+    for window in paired[0]["train_loss"] if paired else ():
+        ratios = [r["train_loss"][window] / original[r["seed"]]["train_loss"][window] - 1 for r in paired]
+        summary["train_loss_vs_original"][window] = mean_interval(ratios)
+    return summary
+
+
+def collect(out: Path) -> dict[str, Any]:
+    """The results file of the controls: every stress and quality run of ``CONTROLS`` summarised, per recipe
+    its resolved options, the stress summary (collapses with a 95% interval, learning of the survivors) and
+    the quality summary (paired against the original over the same seeds)."""
+    stress = [summarize_run(r) for r in _load(out, "diagnose_") + _load(out, "stress_") if r["variant"] in CONTROLS]
+    quality = [summarize_run(r) for r in _load(out, "quality_") if r["variant"] in CONTROLS]
+    resolved = {}
+    for r in _load(out, "diagnose_") + _load(out, "stress_") + _load(out, "quality_"):
+        resolved.setdefault(r["variant"], {"options": r["options"], "overrides": r["extra"],
+                                           "resolved_train": r["resolved"]["train"]})
+    bicubic = bicubic_psnr_y(ORIGINAL)
+    by_variant = {v: [r for r in stress if r["variant"] == v] for v in CONTROLS}
+    quality_by = {v: [r for r in quality if r["variant"] == v] for v in CONTROLS}
+    original = {r["seed"]: r for r in quality_by["original"]}
+    return {
+        **provenance(REPO),
+        "protocols": {name: {"lr": lr, "iterations": n, "val_freq": f, "collapse_guard": False}
+                      for name, (lr, n, f, _) in PROTOCOLS.items()},
+        "collapse_floor_db": COLLAPSE_PSNR_FLOOR, "collapse_drop_db": COLLAPSE_PSNR_DROP,
+        "bicubic_psnr_y": bicubic, "recipes": {v: resolved[v] for v in CONTROLS if v in resolved},
+        "stress": {v: _stress_summary(runs, bicubic) for v, runs in by_variant.items() if runs},
+        "quality": {v: {"final_psnr_y": mean_interval([r["final_psnr_y"] for r in runs]),
+                        **(_quality_summary(runs, original) if v != "original" else {})}
+                    for v, runs in quality_by.items() if runs},
+        "diagnosis": diagnosis_rows(out),
+        "runs": stress + quality,
+    }
+
+
+DIAGNOSIS_BEFORE_END = (150, 100, 60, 40, 30, 20, 15, 10, 8, 6, 4, 2, 1, 0)  # table rows: iterations before the last
 DIAGNOSIS_COLUMNS = ("out_clamped_fraction", "act_body.1", "act_fusion", "grad_Restorer.upscale",
                      "step_Restorer.body", "step_Restorer.fusion", "P_logit_max")
 
 
-def diagnosis_table(out: Path) -> list[str]:
-    """Rows of the instrumented original-recipe run around its collapse (pixel loss, then DIAGNOSIS_COLUMNS)."""
+def diagnosis_rows(out: Path) -> list[dict[str, Any]]:
+    """The instrumented original-recipe stress run (seed 0) over its last iterations (``DIAGNOSIS_BEFORE_END``
+    before the end: its NaN, or iteration 600): pixel loss and ``DIAGNOSIS_COLUMNS``."""
     path = out / "diagnose_original.json"
     if not path.exists():
         return []
     record = json.loads(path.read_text())
-    rows = []
-    for it in DIAGNOSIS_ROWS:
-        if it <= len(record["stats"]):
-            stats = record["stats"][it - 1]
-            cells = [f"{record['l_pix'][it - 1]:.3g}"] + [f"{stats[k]:.3g}" for k in DIAGNOSIS_COLUMNS]
-            rows.append(f"| {it} | " + " | ".join(cells) + " |")
-    return rows
+    last = len(record["stats"])
+    rows = sorted({last - k for k in DIAGNOSIS_BEFORE_END if last - k >= 1})
+    return [{"iteration": it, "l_pix": _finite(record["l_pix"][it - 1]),
+             **{k: _finite(record["stats"][it - 1][k]) for k in DIAGNOSIS_COLUMNS}} for it in rows]
 
 
-def _median(values: list[float], fmt: str = ".2f") -> str:
-    finite = [v for v in values if math.isfinite(v)]
-    return f"{np.median(finite):{fmt}} (median of {len(finite)})" if finite else "-"
+def _interval(entry: dict[str, Any], digits: int = 2, scale: float = 1.0, unit: str = "", sign: str = "+") -> str:
+    """'mean [low, high]' of a :func:`mean_interval` entry (times ``scale``), or '-' without values; ``sign``
+    "+" for differences, "" for plain values."""
+    if not entry["n"]:
+        return "-"
+    mean = f"{scale * entry['mean']:{sign}.{digits}f}{unit}"
+    if entry["ci95"] is None:
+        return f"{mean} (n=1)"
+    low, high = (scale * x for x in entry["ci95"])
+    return f"{mean} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}] (n={entry['n']})"
 
 
-def _collapses(collapsed: list[dict[str, Any]]) -> str:
-    """'s<seed> <first collapsed iteration>' of each collapsed run, or '-'."""
-    return ", ".join(f"s{r['seed']} {r['collapse_iter']}" for r in collapsed) or "-"
-
-
-def _final_loss(runs: list[dict[str, Any]]) -> str:
-    """Median and largest mean pixel loss over the last 50 iterations of the runs whose losses stayed finite (a
-    saturated output scores 0.3-0.5, a learning one 0.04-0.06)."""
-    finals = [float(np.mean(r["l_pix"][-50:])) for r in runs if np.isfinite(r["l_pix"]).all()]
-    return f"{np.median(finals):.3f} ({max(finals):.3f})" if finals else "-"
-
-
-def _paired(differences: list[float]) -> str:
-    """Mean of paired differences (dB) with its standard error and how many are positive."""
-    if len(differences) < 2:
-        return f"{differences[0]:+.2f} dB" if differences else "-"
-    se = np.std(differences, ddof=1) / math.sqrt(len(differences))
-    wins = sum(d > 0 for d in differences)
-    return f"{np.mean(differences):+.2f} dB (se {se:.2f}; higher on {wins} of {len(differences)})"
-
-
-def _capped_iterations(record: dict[str, Any]) -> list[int]:
-    """The iteration of every tensor-step the cap held back in the run (one entry per tensor and iteration)."""
-    return [iteration for iterations in record["capped"].values() for iteration in iterations]
-
-
-def _by_variant(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        groups.setdefault(record["variant"], []).append(record)
-    return groups
-
-
-def report(out: Path) -> str:
-    """Markdown tables of every stored result."""
-    stress_runs = _load(out, "diagnose_") + _load(out, "stress_")  # a diagnose run is the stress run of seed 0
-    quality_runs, ladder_runs = _load(out, "quality_"), _load(out, "ladder_")
-    used = {r["variant"] for r in stress_runs + quality_runs + ladder_runs}
-    lines = ["#### Original recipe, seed 0, around the collapse (diagnose)", "",
-             "| iteration | pixel loss | " + " | ".join(DIAGNOSIS_COLUMNS) + " |",
-             "|---|---|" + "---|" * len(DIAGNOSIS_COLUMNS), *diagnosis_table(out), "",
-             "#### Recipes measured", "", "| recipe | options file | overrides |", "|---|---|---|"]
-    lines += [f"| {name} | `{Path(options).name}` | {', '.join(f'`{e}`' for e in extra) or '-'} |"
-              for name, (options, extra) in VARIANTS.items() if name in used]
-    lines += ["", "#### Stress protocol (lr 3e-3, guard off, 600 iterations)", "",
-              "| recipe | seeds | collapsed | first collapse (iter) | largest recovered dip | final PSNR-Y "
-              "| capped tensor-steps | l_ker at 400 | training loss, last 50 it (max) |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for name, runs in _by_variant(sorted(stress_runs, key=_order)).items():
-        collapsed = [r for r in runs if r["collapsed"]]
-        capped = [len(_capped_iterations(r)) for r in runs if r.get("capped") is not None]
-        l_ker = [f"s{r['seed']} {np.mean(r['l_ker'][390:400]):.1e}" for r in runs if len(r["l_ker"]) >= 400]
-        deepest = max((r for r in runs if not r["collapsed"]), key=lambda r: r["dip"], default=None)
-        dip = f"{deepest['dip']:.2f} dB (s{deepest['seed']})" if deepest else "-"
-        lines.append(f"| {name} | {', '.join(str(r['seed']) for r in runs)} | {len(collapsed)}/{len(runs)} "
-                     f"| {_collapses(collapsed)} | {dip} "
-                     f"| {_median([r['final_psnr'] for r in runs])} "
-                     f"| {_median(capped, '.0f')} | {', '.join(l_ker) or '-'} | {_final_loss(runs)} |")
-    lines += ["", "#### Learning-rate ladder (seed 0, guard off, 600 iterations)", "",
-              "| recipe | " + " | ".join(f"{lr:g}" for lr in LADDER) + " | highest survived |",
-              "|---|" + "---|" * (len(LADDER) + 1)]
-    for name, rungs in _by_variant(ladder_runs).items():
-        rungs = rungs + [r for r in stress_runs if r["variant"] == name and r["seed"] == 0]
-        cells, highest = [], "-"
-        for lr in LADDER:
-            match = [r for r in rungs if math.isclose(r["lr"], lr)]
-            cells.append("" if not match else f"collapsed at {match[0]['collapse_iter']}" if match[0]["collapsed"]
-                         else f"ok ({match[0]['final_psnr']:.1f} dB)")
-            if match and not match[0]["collapsed"]:
-                highest = f"{lr:g}"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {highest} |")
-    seeds = sorted({r["seed"] for r in quality_runs})
-    lines += ["", "#### Quality at the demo learning rate (2e-4, 1500 iterations): PSNR-Y on the demo test set", "",
-              "| recipe | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | minus the original (same seeds) "
-              "| capped tensor-steps | l_ker 400 | l_ker 1500 |", "|---|" + "---|" * (len(seeds) + 5)]
-    original = {r["seed"]: r["final_psnr"] for r in quality_runs if r["variant"] == "original"}
-    for name, runs in _by_variant(quality_runs).items():
-        by_seed = {r["seed"]: f"{r['final_psnr']:.2f}" for r in runs}
-        mean = f"{np.mean([r['final_psnr'] for r in runs]):.2f}" if len(runs) == len(seeds) else "-"
-        paired = _paired([r["final_psnr"] - original[r["seed"]] for r in runs if r["seed"] in original])
-        capped = ", ".join(f"s{r['seed']}: {len(steps)} (last {max(steps, default='-')})"
-                           for r in runs if r.get("capped") is not None for steps in [_capped_iterations(r)])
-        at_400 = " ".join(f"{np.mean(r['l_ker'][390:400]):.1e}" for r in runs)
-        at_end = " ".join(f"{np.mean(r['l_ker'][-10:]):.1e}" for r in runs)
-        lines.append(f"| {name} | " + " | ".join(by_seed.get(s, "-") for s in seeds)
-                     + f" | {mean} | {paired if name != 'original' else '-'} | {capped or '-'} | {at_400} "
-                     f"| {at_end} |")
-    lines += loss_table(quality_runs + _load(out, "early_"))
+def report(results: dict[str, Any]) -> str:
+    """Markdown tables of the results file (docs/stability.md shows them between its results markers)."""
+    lines = ["#### Stress protocol (lr 3e-3, guard off, 600 iterations)", "",
+             f"Bicubic upsampling scores {results['bicubic_psnr_y']:.2f} dB PSNR-Y on the same set. Learning "
+             "columns: the runs that did not collapse.", "",
+             "| recipe | overrides | seeds | collapsed [95% interval] | NaN / saturated / drop "
+             "| final PSNR-Y minus bicubic, dB | training loss, last 50 it |", "|---|---|---|---|---|---|---|"]
+    for name, summary in results["stress"].items():
+        recipe = results["recipes"][name]
+        overrides = ", ".join(f"`{o}`" for o in recipe["overrides"]) or f"`{Path(recipe['options']).name}`"
+        rate = summary["collapse_rate"]
+        f = summary["failures"]
+        lines.append(f"| {name} | {overrides} | {len(summary['seeds'])} | {summary['collapsed']}/"
+                     f"{len(summary['seeds'])} [{rate['ci95'][0]:.2f}, {rate['ci95'][1]:.2f}] "
+                     f"| {f['NaN']} / {f['saturated']} / {f['drop']} "
+                     f"| {_interval(summary['final_psnr_y_minus_bicubic'])} "
+                     f"| {_interval(summary['train_loss_last_50'], 4, sign='')} |")
+    quality = results["quality"]
+    if quality:
+        checkpoints = list(QUALITY_CHECKPOINTS)
+        lines += ["", "#### Quality at the demo learning rate (2e-4, guard off, 1500 iterations), paired with the "
+                  "original over the same seeds", "",
+                  "| recipe | final PSNR-Y, dB | "
+                  + " | ".join(f"minus the original at {c} it, dB" for c in checkpoints)
+                  + " | training loss vs the original, it 1001-1500 |", "|---|---|" + "---|" * (len(checkpoints) + 1)]
+        for name, summary in quality.items():
+            final = summary["final_psnr_y"]
+            mean = f"{final['mean']:.2f} (n={final['n']})"
+            if name == "original":
+                lines.append(f"| {name} | {mean} | " + " | ".join("-" for _ in checkpoints) + " | - |")
+                continue
+            cells = [_interval(summary["psnr_y_minus_original"][str(c)]) for c in checkpoints]
+            loss = summary["train_loss_vs_original"].get("1001-1500")
+            lines.append(f"| {name} | {mean} | " + " | ".join(cells) + " | "
+                         + (_interval(loss, 1, 100, " %") if loss else "-") + " |")
+    if results["diagnosis"]:
+        lines += ["", "#### Original recipe, stress protocol, seed 0, around its collapse (instrumented)", "",
+                  "| iteration | pixel loss | " + " | ".join(DIAGNOSIS_COLUMNS) + " |",
+                  "|---|---|" + "---|" * len(DIAGNOSIS_COLUMNS)]
+        for row in results["diagnosis"]:
+            cells = ["-" if row[k] is None else f"{row[k]:.3g}" for k in ("l_pix", *DIAGNOSIS_COLUMNS)]
+            lines.append(f"| {row['iteration']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _longest_per_seed(runs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """Per seed, the longest of ``runs`` (a quality run's first iterations are an early run)."""
-    return {r["seed"]: r for r in sorted(runs, key=lambda r: len(r["l_pix"]))}
-
-
-def loss_table(runs: list[dict[str, Any]]) -> list[str]:
-    """Mean training loss of each variant relative to the original's on the same seed (so on the same batches),
-    over ``LOSS_WINDOWS``: a less noisy comparison than one validation at the end."""
-    by_variant = {name: _longest_per_seed(group) for name, group in _by_variant(runs).items()}
-    original = {seed: np.asarray(r["l_pix"]) for seed, r in by_variant.get("original", {}).items()}
-    lines = ["", "#### Training loss at the demo learning rate, relative to the original recipe's (same seeds)", "",
-             "| recipe | seeds | " + " | ".join(f"iterations {a}-{b}" for a, b in LOSS_WINDOWS) + " |",
-             "|---|---|" + "---|" * len(LOSS_WINDOWS)]
-    for name, longest in by_variant.items():
-        group = [r for seed, r in sorted(longest.items()) if seed in original]
-        if name == "original" or not group:
-            continue
-        cells = []
-        for a, b in LOSS_WINDOWS:
-            ratios = [np.mean(r["l_pix"][a - 1:b]) / np.mean(original[r["seed"]][a - 1:b]) - 1
-                      for r in group if len(r["l_pix"]) >= b]
-            cells.append(f"{100 * np.mean(ratios):+.1f} % ({sum(x > 0 for x in ratios)}/{len(ratios)} higher)"
-                         if ratios else "")
-        seeds = sorted({r["seed"] for r in group})
-        lines.append(f"| {name} | {', '.join(map(str, seeds))} | " + " | ".join(cells) + " |")
-    return lines
+def write_doc(results: dict[str, Any], doc: Path = DOC) -> None:
+    """Replace the tables between the results markers of ``doc`` with :func:`report` of ``results``."""
+    text = doc.read_text()
+    start, end = DOC_MARKERS
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    doc.write_text(head + start + report(results) + end + tail)
 
 
 PANELS = (  # (title, statistic, log scale)
@@ -424,7 +464,7 @@ PANELS = (  # (title, statistic, log scale)
     ("Restorer gradient norm (upsampler)", "grad_Restorer.upscale", True),
     ("relative optimizer step of the DPCAG body", "step_Restorer.body", True),
 )
-COLOURS = {"original": (40, 40, 220), "stable": (170, 110, 20)}  # BGR: red, blue
+COLOURS = {"original": (40, 40, 220), "cap-1e-2": (170, 110, 20)}  # BGR: red, blue
 
 
 def _series(record: dict[str, Any], key: str) -> np.ndarray:
@@ -501,27 +541,31 @@ def plot_diagnosis(out: Path, target: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=("diagnose", "stress", "quality", "early", "ladder", "report", "all"))
-    p.add_argument("--out", type=Path, default=Path("experiments/stability"), help="folder of the stored results")
-    p.add_argument("--plot", type=Path, default=Path("docs/stability_diagnosis.png"), help="where to draw the plot")
-    p.add_argument("--recipes", nargs="+", choices=list(VARIANTS), default=list(RECIPES), metavar="RECIPE",
-                   help=f"entries of VARIANTS (default: {' '.join(RECIPES)}); one of: {'; '.join(VARIANTS)}")
-    p.add_argument("--seeds", type=int, nargs="+", help="seeds of stress, quality or early (default: the protocol's)")
+    p.add_argument("what", choices=("stress", "quality", "results", "report"))
+    p.add_argument("--out", type=Path, default=Path("experiments/stability"), help="folder of the stored runs")
+    p.add_argument("--plot", type=Path, default=REPO / "docs" / "stability_diagnosis.png",
+                   help="where results draws the plot of the instrumented runs")
+    p.add_argument("--recipes", nargs="+", choices=list(VARIANTS), default=list(CONTROLS), metavar="RECIPE",
+                   help=f"entries of VARIANTS (default: the controls); one of: {'; '.join(VARIANTS)}")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the protocol's)")
+    p.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="stress: run no further seed of a recipe that has collapsed on N seeds already (it does "
+                        "not prevent collapse; its rate is then reported over the seeds it ran)")
     args = p.parse_args(argv)
-    if args.what in ("diagnose", "all"):
-        for variant in RECIPES:
-            protocol_run(args.out, "stress", variant, 0)
-    for protocol, (*_, default_seeds) in PROTOCOLS.items():
-        if args.what in (protocol, "all"):
-            for seed in args.seeds or default_seeds:
-                for variant in args.recipes:
-                    protocol_run(args.out, protocol, variant, seed)
-    if args.what in ("ladder", "all"):
-        ladder(args.out, tuple(args.recipes))
-    if args.what in ("report", "all"):
-        print(report(args.out))
+    if args.what in PROTOCOLS:
+        for seed in args.seeds or PROTOCOLS[args.what][3]:
+            for variant in args.recipes:
+                if args.what == "stress" and args.stop_after and collapses(args.out, variant) >= args.stop_after:
+                    continue
+                protocol_run(args.out, args.what, variant, seed)
+    if args.what == "results":
+        write_results(RESULTS, collect(args.out))
+        print(f"wrote {RESULTS}", file=sys.stderr)
         if (args.out / "diagnose_original.json").exists():
             print(f"plot: {plot_diagnosis(args.out, args.plot)}", file=sys.stderr)
+    if args.what in ("results", "report"):
+        write_doc(json.loads(RESULTS.read_text()))
+        print(f"tables written into {DOC}", file=sys.stderr)
     return 0
 
 

@@ -12,12 +12,13 @@ REPO = Path(__file__).resolve().parents[1]
 STUDY = runpy.run_path(str(REPO / "scripts" / "stability_study.py"))
 
 
-def _record(variant: str, seed: int, val: list[list[float]], capped: dict[str, list[int]] | None = None,
-            lr: float = 3e-3) -> dict[str, Any]:
+def _record(variant: str, seed: int, val: list[list[float]], lr: float = 3e-3) -> dict[str, Any]:
+    """A stored run of ``variant`` that stopped at its last validation (a stress run: 600 iterations planned)."""
     options, extra = STUDY["VARIANTS"][variant]
-    niter = int(val[-1][0])
-    return {"variant": variant, "options": options, "extra": list(extra), "seed": seed, "lr": lr, "niter": niter,
-            "l_pix": [0.05] * niter, "l_ker": [2e-3] * niter, "val": val, "stats": [], "capped": capped}
+    done = int(val[-1][0])
+    return {"variant": variant, "options": options, "extra": list(extra), "seed": seed, "lr": lr,
+            "niter": 600 if lr == 3e-3 else 1500, "l_pix": [0.05] * done, "l_ker": [2e-3] * done, "val": val,
+            "stats": [], "capped": None, "seconds": 1.0}
 
 
 def test_verdict_counts_nan_saturation_and_unrecovered_drops_as_collapses_and_measures_dips() -> None:
@@ -31,63 +32,65 @@ def test_verdict_counts_nan_saturation_and_unrecovered_drops_as_collapses_and_me
     assert verdict({"val": [[100, 7.3], [200, 7.3]]})["collapse_iter"] == 100  # saturated from the start
 
 
-def test_report_tables_every_stored_variant_with_its_collapses_and_capped_steps(tmp_path: Path) -> None:
-    runs = {
-        "diagnose_original": _record("original", 0, [[100, 24.0], [200, 25.0], [300, math.nan]]),
-        "stress_original_s1": _record("original", 1, [[100, 7.3], [200, 7.3]]),
-        "diagnose_stable": _record("stable", 0, [[100, 24.0], [200, 25.5]], {"a": [1, 2, 3], "b": [2]}),
-        "stress_stable_s1": _record("stable", 1, [[100, 24.0], [200, 23.0], [300, 25.0]], {"a": [1]}),
-        "quality_original_s0": _record("original", 0, [[500, 25.0], [1500, 26.0]], lr=2e-4),
-        "quality_stable_s0": _record("stable", 0, [[500, 25.0], [1500, 26.25]], {"a": [3, 37]}, lr=2e-4),
-    }
+def _stored(tmp_path: Path, runs: dict[str, dict[str, Any]]) -> Path:
     for tag, record in runs.items():
+        record["resolved"] = {"train": {"lr_G": record["lr"]}}
         (tmp_path / f"{tag}.json").write_text(json.dumps(record))
-    lines = STUDY["report"](tmp_path).splitlines()
-    stress = [line for line in lines if line.startswith(("| original | 0, 1 |", "| stable | 0, 1 |"))]
-    assert stress[0].startswith("| original | 0, 1 | 2/2 | s0 300, s1 100 |")
-    assert stress[1].startswith("| stable | 0, 1 | 0/2 | - | 1.00 dB (s1) | 25.25 (median of 2) | 2 (median of 2) |")
-    quality = [line for line in lines if line.startswith(("| original | 26.00", "| stable | 26.25"))]
-    assert quality == ["| original | 26.00 | 26.00 | - | - | 2.0e-03 | 2.0e-03 |",
-                       "| stable | 26.25 | 26.25 | +0.25 dB | s0: 2 (last 37) | 2.0e-03 | 2.0e-03 |"]
-    assert STUDY["_paired"]([0.1, -0.1, 0.3]) == "+0.10 dB (se 0.12; higher on 2 of 3)"
+    return tmp_path
 
 
-def test_ladder_climbs_from_the_stress_rate_until_the_first_collapse_or_descends_until_the_first_survival(
-    tmp_path: Path,
+def test_results_summarise_collapses_by_kind_and_pair_quality_with_the_original_on_the_same_seeds(
+    tmp_path: Path, monkeypatch,
 ) -> None:
-    """Every rung is stored, so nothing trains: the ladder reads the rungs it needs and stops at the first one on
-    the other side (the rungs beyond it are not read)."""
-    ok, nan = [[100, 24.0], [200, 25.0]], [[100, 24.0], [150, math.nan]]
-    runs = {"diagnose_stable": ("stable", 3e-3, ok), "ladder_stable_lr0.006": ("stable", 6e-3, ok),
-            "ladder_stable_lr0.01": ("stable", 1e-2, nan), "ladder_stable_lr0.02": ("stable", 2e-2, ok),
-            "diagnose_original": ("original", 3e-3, nan), "ladder_original_lr0.001": ("original", 1e-3, ok)}
-    for tag, (variant, lr, val) in runs.items():
-        (tmp_path / f"{tag}.json").write_text(json.dumps(_record(variant, 0, val, lr=lr)))
-    rungs = STUDY["ladder"](tmp_path)
-    assert [(r["lr"], r["collapsed"]) for r in rungs["stable"]] == [(3e-3, False), (6e-3, False), (1e-2, True)]
-    assert [(r["lr"], r["collapsed"]) for r in rungs["original"]] == [(3e-3, True), (1e-3, False)]
-
-
-def test_loss_table_compares_each_variant_with_the_original_on_the_same_seeds_and_prefers_the_longest_run() -> None:
-    def run(variant: str, seed: int, early: float, late: float, niter: int) -> dict[str, Any]:
-        record = _record(variant, seed, [[niter, 25.0]], lr=2e-4)
-        record["l_pix"] = [early] * 50 + [late] * (niter - 50)
-        return record
-
-    runs = [run("original", 0, 0.2, 0.04, 1500), run("original", 1, 0.2, 0.04, 1500),
-            run("original", 0, 9.0, 9.0, 300),  # the original's early run of seed 0: superseded too
-            run("stable", 0, 0.1, 0.042, 1500), run("stable", 0, 9.0, 9.0, 300),  # seed 0's early run: superseded
-            run("stable", 1, 0.3, 0.04, 300), run("stable", 7, 0.1, 0.04, 300)]  # seed 7: no original to compare
-    lines = STUDY["loss_table"](runs)
-    assert lines[-1] == ("| stable | 0, 1 | +0.0 % (1/2 higher) | +2.5 % (1/2 higher) | +5.0 % (1/1 higher) |")
-
-
-def test_stress_table_reports_the_final_training_loss_of_runs_that_stayed_finite(tmp_path: Path) -> None:
-    saturated = _record("original", 0, [[100, 24.0], [200, 7.3]])
-    saturated["l_pix"] = [0.05] * 150 + [0.45] * 50
-    nan = _record("original", 1, [[100, 24.0], [150, math.nan]])
+    nan = _record("original", 0, [[100, 24.0], [200, math.nan]])
     nan["l_pix"][-1] = math.nan
-    for tag, record in (("stress_original_s0", saturated), ("stress_original_s1", nan)):
-        (tmp_path / f"{tag}.json").write_text(json.dumps(record))
-    row = next(line for line in STUDY["report"](tmp_path).splitlines() if line.startswith("| original | 0, 1 |"))
-    assert row.endswith("| 0.450 (0.450) |")
+    quality = {f"quality_{v.replace(' ', '_')}_s{s}": _record(v, s, [[500, 25.0 + d], [1000, 25.5 + d],
+                                                                      [1500, 26.0 + d]], lr=2e-4)
+               for v, deltas in (("original", (0, 0, 0)), ("cap-1e-2", (0.1, -0.1, 0.3))) for s, d in
+               zip(range(3), deltas)}
+    out = _stored(tmp_path, {
+        "diagnose_original": nan,
+        "stress_original_s1": _record("original", 1, [[100, 7.3]]),
+        "diagnose_cap-1e-2": _record("cap-1e-2", 0, [[100, 24.0], [600, 25.5]]),
+        "stress_cap-1e-2_s1": _record("cap-1e-2", 1, [[100, 24.0], [600, 25.0]]),
+        **quality,
+    })
+    monkeypatch.setitem(STUDY["collect"].__globals__, "bicubic_psnr_y", lambda options: 25.0)
+    results = STUDY["collect"](out)
+    assert results["stress"]["original"]["failures"] == {"NaN": 1, "saturated": 1, "drop": 0}
+    assert results["stress"]["original"]["collapse_rate"]["rate"] == 1.0
+    cap = results["stress"]["cap-1e-2"]
+    assert cap["collapsed"] == 0 and cap["collapse_rate"]["ci95"][0] == 0.0
+    assert cap["final_psnr_y_minus_bicubic"]["mean"] == 0.25
+    paired = results["quality"]["cap-1e-2"]["psnr_y_minus_original"]["1500"]
+    assert paired["n"] == 3 and abs(paired["mean"] - 0.1) < 1e-9 and paired["ci95"][0] < 0 < paired["ci95"][1]
+    assert results["recipes"]["cap-1e-2"]["resolved_train"] == {"lr_G": 3e-3}
+    lines = STUDY["report"](results).splitlines()
+    assert any(line.startswith("| original | `train_demo_x4.yml` | 2 | 2/2 [0.34, 1.00] | 1 / 1 / 0 |")
+               for line in lines)
+    assert "| cap-1e-2 | 26.10 (n=3) | +0.10 [" in "\n".join(lines)
+
+
+
+
+def test_the_page_shows_exactly_the_committed_results() -> None:
+    """docs/stability.md's tables are the report of docs/results/stability_controls.json, and every recipe the
+    page's table of controls names has a row in it."""
+    page = (REPO / "docs" / "stability.md").read_text(encoding="utf-8")
+    start, end = STUDY["DOC_MARKERS"]
+    block = page.split(start)[1].split(end)[0]
+    results = json.loads(STUDY["RESULTS"].read_text())
+    assert block == STUDY["report"](results)
+    assert set(results["stress"]) == set(STUDY["CONTROLS"])
+    assert all(len(summary["seeds"]) >= 3 for summary in results["stress"].values())
+
+
+def test_the_recommended_recipe_of_the_study_is_the_shipped_stable_demo_file() -> None:
+    """The study measures the recommended remedy as overrides of the demo file; they must resolve to exactly the
+    training options of options/demo/train_demo_x4_stable.yml."""
+    from dcls.config import load_options
+
+    options, overrides = STUDY["VARIANTS"]["cap-1e-2+clip-1e-1"]
+    study, _ = load_options(REPO / options, is_train=True, overrides=list(overrides), check_paths=False)
+    shipped, _ = load_options(REPO / "options/demo/train_demo_x4_stable.yml", is_train=True, check_paths=False)
+    assert study["train"] == shipped["train"]

@@ -17,10 +17,11 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = {"nf": 8, "nb": 1, "ng": 1, "input_para": 8, "kernel_size": 21, "reduction": 2}
 
 
-def test_stable_demo_options_are_the_demo_options_plus_the_stable_key_and_their_own_name() -> None:
+def test_stable_demo_options_are_the_demo_options_plus_the_stable_keys_and_their_own_name() -> None:
     demo = yaml.safe_load((REPO / "options/demo/train_demo_x4.yml").read_text())
     stable = yaml.safe_load((REPO / "options/demo/train_demo_x4_stable.yml").read_text())
     assert stable["train"].pop("max_update_ratio") == 1e-2
+    assert stable["train"].pop("grad_clip_norm") == 0.1
     assert (demo.pop("name"), stable.pop("name")) == ("DCLS_demo_x4", "DCLS_demo_x4_stable")  # own experiment folder
     assert stable == demo
 

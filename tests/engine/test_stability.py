@@ -1,5 +1,6 @@
 """The stable recipe on a tiny network (collapse guard off): at a learning rate far too high the original recipe's
-output saturates and its loss goes non-finite while the stable recipe (capped steps) stays finite."""
+output saturates and its loss goes non-finite while the stable recipe (clipped gradients, capped steps) stays
+finite."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dcls.engine.trainer import Trainer
 from dcls.errors import ConfigError
 
 STABLE = yaml.safe_load((Path(__file__).parents[2] / "options/demo/train_demo_x4_stable.yml").read_text())
-STABLE_CAP = STABLE["train"]["max_update_ratio"]  # the stable recipe's own keys
+STABLE_KEYS = {k: STABLE["train"][k] for k in ("max_update_ratio", "grad_clip_norm")}  # the stable recipe's own keys
 STRESS = {"lr_G": 2e-2, "lr_E": 2e-2, "niter": 50, "val_freq": 1000, "manual_seed": 0,
           "collapse_guard": {"enabled": False}}
 
@@ -34,7 +35,7 @@ def _trainer(eng, engine_data, tmp_path, monkeypatch, train: dict[str, Any]) -> 
 
 def _losses(eng, engine_data, tmp_path, monkeypatch, stable: bool) -> list[float]:
     """Pixel losses of the stressed run (stopping at the first non-finite one)."""
-    train = {**STRESS, "max_update_ratio": STABLE_CAP if stable else None}
+    train = {**STRESS, **(STABLE_KEYS if stable else {})}
     trainer = _trainer(eng, engine_data, tmp_path, monkeypatch, train)
     losses = []
     for batch in trainer.batches():
