@@ -1,6 +1,7 @@
 """Measure how much the original DCLS-SR varies in float32 on the golden inputs (tests/golden/TOLERANCES.md).
 
-    python scripts/derive_golden_tolerances.py /tmp/DCLS-SR spreads.json [--golden-dir tests/golden/data]
+    python scripts/derive_golden_tolerances.py /tmp/DCLS-SR spreads.json --compat original_compat.py \
+        [--golden-dir tests/golden/data]
 
 The first argument is a checkout of the original code (megvii-research/DCLS-SR; it is read, never copied here).
 Each computation the golden data holds (network forward, CLS solve, kernels, blur, imresize, kernel correction
@@ -76,7 +77,6 @@ PUBLISHED = {
 }
 """Published model sizes run with the original's initialisation (seeded); the first also for the training step."""
 
-FFT_DIMS = (-3, -2, -1)
 GAUSSIAN8_SIGMA_RANGE = {2: (0.8, 1.6), 3: (1.35, 2.4), 4: (1.8, 3.2)}
 FORWARD_OUTPUTS = ("sr", "kernel", "feature_block_out", "cls_out", "cls_out_own")
 STEP_OUTPUTS = ("l_pix", "l_ker", "k_correct")
@@ -90,58 +90,25 @@ TOLERANCE_OF = {"kernels.iso": "kernels", "kernels.aniso": "kernels", "imresize.
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The original's code, importable on a CPU with a current PyTorch.
+# The original's code, made importable by a compatibility module that is not part of this repository.
 
 
-def _shim(fft: str, float64: bool) -> None:
-    """Map the removed ``torch.rfft/irfft`` (3-D, ``onesided=False``) to ``torch.fft``, make ``.cuda()`` a no-op,
-    stub torchvision (imported, not used, by the code measured), and in float64 make ``torch.FloatTensor`` follow
-    the default dtype."""
+def _import_original(compat: Path, checkout: Path, fft: str, float64: bool) -> types.SimpleNamespace:
+    """The original's modules, from ``compat``'s ``load(checkout, fft, float64)``.
 
-    def rfft(x: torch.Tensor, ndim: int, onesided: bool = True) -> torch.Tensor:
-        assert ndim == 3 and not onesided
-        return torch.view_as_real(torch.fft.fftn(x, dim=FFT_DIMS))
-
-    def irfft(x: torch.Tensor, ndim: int, onesided: bool = True) -> torch.Tensor:
-        assert ndim == 3 and not onesided
-        spectrum = torch.view_as_complex(x.contiguous())
-        if fft == "ifftn_real":  # the real part of the full complex inverse: equal in exact arithmetic
-            return torch.fft.ifftn(spectrum, dim=FFT_DIMS).real
-        width = spectrum.shape[-1]  # the real inverse of the half spectrum, as the old API computed it
-        return torch.fft.irfftn(spectrum[..., : width // 2 + 1], s=spectrum.shape[-3:], dim=FFT_DIMS)
-
-    torch.rfft, torch.irfft = rfft, irfft
-    torch.Tensor.cuda = lambda self, *args, **kwargs: self
-    torch.nn.Module.cuda = lambda self, *args, **kwargs: self
-    if float64:
-
-        def float_tensor(*args: Any) -> torch.Tensor:
-            if all(isinstance(a, int) for a in args):
-                return torch.empty(*args)
-            return torch.as_tensor(np.asarray(args[0]), dtype=torch.get_default_dtype())
-
-        torch.FloatTensor = float_tensor
-    vision = types.ModuleType("torchvision")
-    vision.utils = types.ModuleType("torchvision.utils")
-    vision.utils.make_grid = None
-    sys.modules.setdefault("torchvision", vision)
-    sys.modules.setdefault("torchvision.utils", vision.utils)
-
-
-def _import_original(checkout: Path) -> types.SimpleNamespace:
-    """The original's modules, without the package ``__init__`` files that pull in unrelated code."""
-    codes = checkout / "codes"
-    sys.path[:0] = [str(codes), str(checkout / "metrics")]
-    package = types.ModuleType("original_modules")
-    package.__path__ = [str(codes / "config" / "DCLS" / "models" / "modules")]
-    sys.modules["original_modules"] = package
-    return types.SimpleNamespace(
-        arch=importlib.import_module("original_modules.dcls_arch"),
-        loss=importlib.import_module("original_modules.loss"),
-        utils=importlib.import_module("utils"),
-        data_util=importlib.import_module("data.util"),
-        metrics=importlib.import_module("calculate_PSNR_SSIM"),
-    )
+    The original calls APIs that current PyTorch removed and hard-codes CUDA; making it run on a CPU is the job
+    of a compatibility module kept outside this repository (this project commits none of the original's code
+    nor a patch of PyTorch for it). ``load`` returns a namespace with the original's modules ``arch``
+    (dcls_arch), ``loss``, ``utils``, ``data_util`` (data.util) and ``metrics`` (calculate_PSNR_SSIM); ``fft``
+    names which equivalent FFT call stands in for the removed one ("irfftn" or "ifftn_real"), and ``float64``
+    asks for the original's float tensors in the default dtype.
+    """
+    spec = importlib.util.spec_from_file_location("dcls_original_compat", compat)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"--compat {compat}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load(checkout, fft, float64)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -227,13 +194,12 @@ def _sigma(key: str, scale: int) -> float:
 class _Original:
     """The original's computations on golden-format inputs, in float32 or float64, contiguous or channels-last."""
 
-    def __init__(self, checkout: Path, options: dict[str, Any]) -> None:
+    def __init__(self, compat: Path, checkout: Path, options: dict[str, Any]) -> None:
         self.float64, self.channels_last = options.get("float64", False), options.get("channels_last", False)
-        _shim(options.get("fft", "irfftn"), self.float64)
         if self.float64:
             torch.set_default_dtype(torch.float64)
         self.dtype = torch.get_default_dtype()
-        self.code = _import_original(checkout)
+        self.code = _import_original(compat, checkout, options.get("fft", "irfftn"), self.float64)
         self.correction = self.code.loss.CorrectionLoss(eps=1e-20)  # as its training model builds it
 
     def tensor(self, x: torch.Tensor, layout: bool = False) -> torch.Tensor:
@@ -360,9 +326,9 @@ def _case_files(golden: Path, published: Path) -> list[tuple[Path, str]]:
     return files + [(published / "train_step.pt", "published_train_step")]
 
 
-def original_quantities(checkout: Path, golden: Path, published: Path, options: dict[str, Any]) -> dict:
+def original_quantities(compat: Path, checkout: Path, golden: Path, published: Path, options: dict[str, Any]) -> dict:
     """{quantity: {case: array}} as the original computes every golden and published-size case under ``options``."""
-    original = _Original(checkout, options)
+    original = _Original(compat, checkout, options)
     out: dict[str, dict[str, np.ndarray]] = {}
     for file, tag in _case_files(golden, published):
         data = original.outputs(file.name, _load(file))
@@ -371,10 +337,10 @@ def original_quantities(checkout: Path, golden: Path, published: Path, options: 
     return out
 
 
-def make_published_cases(checkout: Path, golden: Path, out: Path) -> None:
+def make_published_cases(compat: Path, checkout: Path, golden: Path, out: Path) -> None:
     """Golden-format inputs at the published sizes: the original's own initialisation (seeded) and the golden
     inputs; outputs as placeholders (from this process), replaced by each variant's."""
-    original = _Original(checkout, {})
+    original = _Original(compat, checkout, {})
     out.mkdir(parents=True, exist_ok=True)
     forward = _load(golden / "forward_x4_k21.pt")
     for seed, (tag, config) in enumerate(PUBLISHED.items()):
@@ -556,7 +522,8 @@ def _run(args: argparse.Namespace, variant: str, out: Path, *extra: str) -> Any:
     env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     if not (args.reuse and out.is_file()):
         print(" ".join([variant, *extra]), flush=True)
-        command = [sys.executable, __file__, str(args.original), str(out), "--golden-dir", str(args.golden_dir),
+        command = [sys.executable, __file__, str(args.original), str(out), "--compat", str(args.compat),
+                   "--golden-dir", str(args.golden_dir),
                    "--work-dir", str(args.work_dir), "--worker", variant, *extra]
         subprocess.run(command, env=env, check=True)
     return _arrays(torch.load(out, weights_only=True))
@@ -572,12 +539,12 @@ def _worker(args: argparse.Namespace) -> None:
     torch.backends.mkldnn.enabled = options.get("mkldnn", True)
     published = args.work_dir / "published"
     if args.make_published:
-        make_published_cases(args.original, args.golden_dir, published)
+        make_published_cases(args.compat, args.original, args.golden_dir, published)
         result: Any = None
     elif args.repository:
         result = repository_differences(args.repository)
     else:
-        result = original_quantities(args.original, args.golden_dir, published, options)
+        result = original_quantities(args.compat, args.original, args.golden_dir, published, options)
     torch.save({"capability": torch.backends.cpu.get_cpu_capability(), "result": _tensors(result)}, args.out)
 
 
@@ -610,6 +577,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("original", type=Path, help="a checkout of megvii-research/DCLS-SR")
     parser.add_argument("out", type=Path, help="where the JSON of the spreads goes")
+    parser.add_argument("--compat", type=Path, required=True,
+                        help="a module (not part of this repository) whose load(checkout, fft, float64) makes the "
+                             "original importable on a CPU with a current PyTorch (see _import_original)")
     parser.add_argument("--golden-dir", type=Path, default=REPO_ROOT / "tests" / "golden" / "data")
     parser.add_argument("--work-dir", type=Path, help="keep every run's results and the reference directory "
                         "made from the native run (its 'other_machine' folder) here; default: a temporary folder")
@@ -618,7 +588,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repository", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--make-published", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.golden_dir = args.golden_dir.resolve()
+    args.golden_dir, args.compat = args.golden_dir.resolve(), args.compat.resolve()
     if args.worker:
         _worker(args)
         return
