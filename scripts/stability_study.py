@@ -278,7 +278,11 @@ def _order(record: dict[str, Any]) -> tuple[int, int]:
 
 def collapses(out: Path, variant: str) -> int:
     """How many stored stress runs of ``variant`` collapsed."""
-    return sum(r["collapsed"] for r in _load(out, "diagnose_") + _load(out, "stress_") if r["variant"] == variant)
+    runs = [r for r in _load(out, f"stress_{_slug(variant)}_s") if r["variant"] == variant]
+    diagnosed = out / f"diagnose_{variant}.json"
+    if diagnosed.exists():
+        runs.append(verdict(json.loads(diagnosed.read_text())))
+    return sum(r["collapsed"] for r in runs)
 
 
 def _finite(value: float) -> float | None:
@@ -347,10 +351,11 @@ def collect(out: Path) -> dict[str, Any]:
     """The results file of the controls: every stress and quality run of ``CONTROLS`` summarised, per recipe
     its resolved options, the stress summary (collapses with a 95% interval, learning of the survivors) and
     the quality summary (paired against the original over the same seeds)."""
-    stress = [summarize_run(r) for r in _load(out, "diagnose_") + _load(out, "stress_") if r["variant"] in CONTROLS]
-    quality = [summarize_run(r) for r in _load(out, "quality_") if r["variant"] in CONTROLS]
+    stress_runs, quality_runs = _load(out, "diagnose_") + _load(out, "stress_"), _load(out, "quality_")
+    stress = [summarize_run(r) for r in stress_runs if r["variant"] in CONTROLS]
+    quality = [summarize_run(r) for r in quality_runs if r["variant"] in CONTROLS]
     resolved = {}
-    for r in _load(out, "diagnose_") + _load(out, "stress_") + _load(out, "quality_"):
+    for r in stress_runs + quality_runs:
         resolved.setdefault(r["variant"], {"options": r["options"], "overrides": r["extra"],
                                            "resolved_train": r["resolved"]["train"]})
     bicubic = bicubic_psnr_y(ORIGINAL)
